@@ -1,0 +1,485 @@
+//! The dispatcher: from `argv` and the environment to an exit code.
+//!
+//! An agent is a type implementing [`ResourceAgent`]: its meta-data, how it
+//! reads its parameters, what must hold for it to act (`validate`), and its
+//! actions. [`run`] does the rest, the same way for every agent:
+//!
+//! 1. no action → usage on stderr, exit 2; `meta-data`, `usage`, `methods`
+//!    answer at once without reading any parameter;
+//! 2. an action the meta-data does not advertise → 3;
+//! 3. the cluster context and the parameters are read; anything malformed is
+//!    `OCF_ERR_CONFIGURED` with one line naming it, for every action;
+//! 4. state-changing actions and monitors take the per-instance lock;
+//! 5. `validate` checks the environment (tools, devices, config files); its
+//!    failure is mapped by action in one place: stop → 0 (nothing of ours can
+//!    be running), probe → 7, recurring monitor → 1, `status` → 7, anything
+//!    else → the failure's own code;
+//! 6. the action runs; a [`Failure`] prints its exit reason.
+
+use crate::action::{Action, ActionError};
+use crate::context::Context;
+use crate::env::Env;
+use crate::log::{self, Logger};
+use crate::meta::AgentMeta;
+use crate::params::Params;
+use crate::state::StateDir;
+use crate::status::{Failure, OcfResult, OcfStatus};
+
+/// One kind of resource.
+pub trait ResourceAgent: Sized {
+    /// What `meta-data` prints; also the list of implemented actions.
+    fn meta() -> &'static AgentMeta;
+
+    /// Build the agent from its parsed parameters. Checks that need nothing
+    /// but the parameters belong here (they are `OCF_ERR_CONFIGURED` for
+    /// every action).
+    fn configure(params: Params, ctx: &Context) -> Result<Self, Failure>;
+
+    /// What must hold on this node for the resource to exist here: tools,
+    /// devices, config files. A failure is mapped by action (see the module
+    /// documentation), so it must only fail when the resource cannot be
+    /// running here.
+    fn validate(&self, _ctx: &Context) -> Result<(), Failure> {
+        Ok(())
+    }
+
+    fn start(&self, ctx: &Context) -> OcfResult;
+    fn stop(&self, ctx: &Context) -> OcfResult;
+    fn monitor(&self, ctx: &Context) -> OcfResult;
+
+    /// `status` (rgmanager, NCS, admins): monitor semantics by default.
+    fn status(&self, ctx: &Context) -> OcfResult {
+        self.monitor(ctx)
+    }
+    /// `validate-all`, after `validate` passed.
+    fn validate_all(&self, _ctx: &Context) -> OcfResult {
+        Ok(OcfStatus::Success)
+    }
+    fn migrate_to(&self, _ctx: &Context) -> OcfResult {
+        Err(unimplemented("migrate_to"))
+    }
+    fn migrate_from(&self, _ctx: &Context) -> OcfResult {
+        Err(unimplemented("migrate_from"))
+    }
+    /// rgmanager's `migrate <target-node>`.
+    fn migrate(&self, _ctx: &Context, _target: &str) -> OcfResult {
+        Err(unimplemented("migrate"))
+    }
+    fn reload(&self, _ctx: &Context) -> OcfResult {
+        Err(unimplemented("reload"))
+    }
+    fn reload_agent(&self, _ctx: &Context) -> OcfResult {
+        Err(unimplemented("reload-agent"))
+    }
+    fn notify(&self, _ctx: &Context) -> OcfResult {
+        Err(unimplemented("notify"))
+    }
+    fn promote(&self, _ctx: &Context) -> OcfResult {
+        Err(unimplemented("promote"))
+    }
+    fn demote(&self, _ctx: &Context) -> OcfResult {
+        Err(unimplemented("demote"))
+    }
+    fn recover(&self, _ctx: &Context) -> OcfResult {
+        Err(unimplemented("recover"))
+    }
+    fn reconfig(&self, _ctx: &Context) -> OcfResult {
+        Err(unimplemented("reconfig"))
+    }
+}
+
+fn unimplemented(action: &str) -> Failure {
+    Failure::unimplemented(format!("action '{action}' is not implemented"))
+}
+
+/// The usage line, listing the advertised actions.
+pub fn usage(meta: &AgentMeta) -> String {
+    let names: Vec<&str> = meta.actions.iter().map(|a| a.name).collect();
+    format!("usage: {} {{{}}}", meta.name, names.join("|"))
+}
+
+/// Whether the meta-data advertises `action` (or the action it aliases).
+fn advertised(meta: &AgentMeta, action: &Action) -> bool {
+    match action {
+        Action::Status => meta.action("status").is_some() || meta.action("monitor").is_some(),
+        Action::Other(_) => false,
+        a => meta.action(a.name()).is_some(),
+    }
+}
+
+/// How a failed `validate` is reported, by action.
+pub fn map_invalid_env(ctx: &Context, failure: &Failure) -> OcfStatus {
+    match ctx.action {
+        Action::Stop => OcfStatus::Success,
+        Action::Monitor if ctx.is_probe() => OcfStatus::NotRunning,
+        Action::Monitor => OcfStatus::ErrGeneric,
+        Action::Status => OcfStatus::NotRunning,
+        _ => failure.status,
+    }
+}
+
+/// Output of one run: what goes to stdout, and the exit status. Logging and
+/// exit reasons have already gone to their targets.
+pub struct Outcome {
+    pub stdout: String,
+    pub status: OcfStatus,
+}
+
+/// Run the agent for `args` (without the program name) in `env`.
+pub fn dispatch<A: ResourceAgent>(args: &[String], env: Env, tty: bool) -> Outcome {
+    let meta = A::meta();
+    let done = |status| Outcome {
+        stdout: String::new(),
+        status,
+    };
+    let action = match Action::parse(args) {
+        Ok(a) => a,
+        Err(ActionError::Missing) => {
+            eprintln!("{}", usage(meta));
+            return done(OcfStatus::ErrArgs);
+        }
+        Err(ActionError::MissingTarget) => {
+            eprintln!("{}", usage(meta));
+            init_logger(meta, &env, None, tty)
+                .exit_reason("migrate needs the target node as its second argument");
+            return done(OcfStatus::ErrArgs);
+        }
+    };
+    match action {
+        Action::MetaData => {
+            return Outcome {
+                stdout: meta.render(),
+                status: OcfStatus::Success,
+            }
+        }
+        Action::Usage => {
+            return Outcome {
+                stdout: format!("{}\n", usage(meta)),
+                status: OcfStatus::Success,
+            }
+        }
+        Action::Methods => {
+            let mut s = String::new();
+            for a in meta.actions {
+                s.push_str(a.name);
+                s.push('\n');
+            }
+            return Outcome {
+                stdout: s,
+                status: OcfStatus::Success,
+            };
+        }
+        _ => {}
+    }
+    let instance = env.non_empty("OCF_RESOURCE_INSTANCE").map(str::to_string);
+    let logger = init_logger(meta, &env, instance.as_deref(), tty);
+    if !advertised(meta, &action) {
+        eprintln!("{}", usage(meta));
+        logger.exit_reason(&format!(
+            "{}: action '{}' is not implemented",
+            meta.name,
+            action.name()
+        ));
+        return done(OcfStatus::ErrUnimplemented);
+    }
+    match run_action::<A>(action, env, meta) {
+        Ok(status) => done(status),
+        Err(f) => {
+            logger.exit_reason(&f.reason);
+            done(f.status)
+        }
+    }
+}
+
+fn init_logger(meta: &AgentMeta, env: &Env, instance: Option<&str>, tty: bool) -> Logger {
+    let rtype = env.non_empty("OCF_RESOURCE_TYPE").unwrap_or(meta.name);
+    let logger = Logger::from_env(env, rtype, instance, tty);
+    log::init(logger.clone());
+    logger
+}
+
+fn run_action<A: ResourceAgent>(action: Action, env: Env, meta: &AgentMeta) -> OcfResult {
+    let mut ctx = Context::from_env(action, meta.name, env)?;
+    ctx.default_timeout = match &ctx.action {
+        Action::Status => meta
+            .default_timeout("status")
+            .or(meta.default_timeout("monitor")),
+        a => meta.default_timeout(a.name()),
+    };
+    let params = Params::parse(meta.params, &ctx.env)?;
+    let agent = A::configure(params, &ctx)?;
+    let _lock = if ctx.action.takes_instance_lock() {
+        let dir = StateDir::open(&ctx.env)?;
+        Some(dir.lock(&ctx.resource_type, &ctx.instance, &ctx.deadline())?)
+    } else {
+        None
+    };
+    if let Err(f) = agent.validate(&ctx) {
+        let status = map_invalid_env(&ctx, &f);
+        if status == f.status {
+            return Err(f);
+        }
+        crate::info!(
+            "{}; reporting {} for {}",
+            f.reason,
+            status.name(),
+            ctx.action.name()
+        );
+        return Ok(status);
+    }
+    match &ctx.action {
+        Action::Start => agent.start(&ctx),
+        Action::Stop => agent.stop(&ctx),
+        Action::Monitor => agent.monitor(&ctx),
+        Action::Status => agent.status(&ctx),
+        Action::ValidateAll => agent.validate_all(&ctx),
+        Action::MigrateTo => agent.migrate_to(&ctx),
+        Action::MigrateFrom => agent.migrate_from(&ctx),
+        Action::Migrate(target) => agent.migrate(&ctx, target),
+        Action::Reload => agent.reload(&ctx),
+        Action::ReloadAgent => agent.reload_agent(&ctx),
+        Action::Notify => agent.notify(&ctx),
+        Action::Promote => agent.promote(&ctx),
+        Action::Demote => agent.demote(&ctx),
+        Action::Recover => agent.recover(&ctx),
+        Action::Reconfig => agent.reconfig(&ctx),
+        Action::MetaData | Action::Usage | Action::Methods | Action::Other(_) => {
+            unreachable!("answered before the parameters were read")
+        }
+    }
+}
+
+/// The `main` of every agent binary: dispatch on the process's arguments
+/// and environment, print, exit with the OCF code.
+pub fn main<A: ResourceAgent>() -> ! {
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("ocf-exit-reason:internal error: {info}");
+        std::process::exit(OcfStatus::ErrGeneric.code());
+    }));
+    let args: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let tty = nix::unistd::isatty(std::io::stderr()).unwrap_or(false);
+    let outcome = dispatch::<A>(&args, Env::from_process(), tty);
+    if !outcome.stdout.is_empty() {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(outcome.stdout.as_bytes());
+        let _ = out.flush();
+    }
+    std::process::exit(outcome.status.code())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::meta::ActionSpec;
+    use crate::params::ParamSpec;
+    use std::cell::Cell;
+
+    /// A resource whose existence is a file: enough to drive the dispatcher.
+    struct FileResource {
+        path: std::path::PathBuf,
+        tool: String,
+        calls: Cell<u32>,
+    }
+
+    static PARAMS: &[ParamSpec] = &[
+        ParamSpec::string("path").required().short("the file"),
+        ParamSpec::string("tool")
+            .default("sh")
+            .short("a tool that must exist"),
+        ParamSpec::integer("size").default("1").short("a number"),
+    ];
+    static ACTIONS: &[ActionSpec] = &[
+        ActionSpec::new("start", 20),
+        ActionSpec::new("stop", 20),
+        ActionSpec::new("monitor", 20).interval(10),
+        ActionSpec::new("validate-all", 5),
+        ActionSpec::new("meta-data", 5),
+    ];
+    static META: AgentMeta = AgentMeta {
+        name: "FileResource",
+        version: "0.1.0",
+        shortdesc: "a file",
+        longdesc: "a file",
+        params: PARAMS,
+        actions: ACTIONS,
+        special: None,
+    };
+
+    impl ResourceAgent for FileResource {
+        fn meta() -> &'static AgentMeta {
+            &META
+        }
+        fn configure(p: Params, _ctx: &Context) -> Result<Self, Failure> {
+            Ok(FileResource {
+                path: p.str("path").unwrap().into(),
+                tool: p.str("tool").unwrap().into(),
+                calls: Cell::new(0),
+            })
+        }
+        fn validate(&self, ctx: &Context) -> Result<(), Failure> {
+            ctx.tools().require(&self.tool).map(|_| ())
+        }
+        fn start(&self, _ctx: &Context) -> OcfResult {
+            self.calls.set(self.calls.get() + 1);
+            std::fs::write(&self.path, "x").map_err(|e| Failure::generic(e.to_string()))?;
+            Ok(OcfStatus::Success)
+        }
+        fn stop(&self, _ctx: &Context) -> OcfResult {
+            let _ = std::fs::remove_file(&self.path);
+            Ok(OcfStatus::Success)
+        }
+        fn monitor(&self, _ctx: &Context) -> OcfResult {
+            Ok(if self.path.exists() {
+                OcfStatus::Success
+            } else {
+                OcfStatus::NotRunning
+            })
+        }
+    }
+
+    struct Case {
+        dir: std::path::PathBuf,
+    }
+
+    impl Case {
+        fn new(name: &str) -> Case {
+            let dir = std::env::temp_dir().join(format!("ocf-agent-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            Case { dir }
+        }
+        fn run(&self, args: &[&str], extra: &[(&str, &str)]) -> Outcome {
+            let mut env = Env::from_pairs([
+                (
+                    "HA_RSCTMP",
+                    self.dir.join("rsc").to_str().unwrap().to_string(),
+                ),
+                (
+                    "OCF_RESKEY_path",
+                    self.dir.join("res").to_str().unwrap().to_string(),
+                ),
+                ("HA_LOGFACILITY", "none".into()),
+                (
+                    "HA_LOGFILE",
+                    self.dir.join("log").to_str().unwrap().to_string(),
+                ),
+            ]);
+            for (k, v) in extra {
+                env.set(*k, *v);
+            }
+            let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+            dispatch::<FileResource>(&args, env, false)
+        }
+    }
+
+    impl Drop for Case {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    #[test]
+    fn lifecycle_through_the_dispatcher() {
+        let c = Case::new("life");
+        assert_eq!(c.run(&["monitor"], &[]).status, OcfStatus::NotRunning);
+        assert_eq!(c.run(&["start"], &[]).status, OcfStatus::Success);
+        assert_eq!(c.run(&["monitor"], &[]).status, OcfStatus::Success);
+        assert_eq!(c.run(&["status"], &[]).status, OcfStatus::Success);
+        assert_eq!(c.run(&["stop"], &[]).status, OcfStatus::Success);
+        assert_eq!(c.run(&["monitor"], &[]).status, OcfStatus::NotRunning);
+    }
+
+    #[test]
+    fn no_action_is_usage_and_2_unknown_is_3() {
+        let c = Case::new("usage");
+        assert_eq!(c.run(&[], &[]).status, OcfStatus::ErrArgs);
+        assert_eq!(
+            c.run(&["frobnicate"], &[]).status,
+            OcfStatus::ErrUnimplemented
+        );
+        // advertised actions only: this agent has no migrate_to
+        assert_eq!(
+            c.run(&["migrate_to"], &[]).status,
+            OcfStatus::ErrUnimplemented
+        );
+        assert_eq!(c.run(&["migrate"], &[]).status, OcfStatus::ErrArgs);
+        let u = c.run(&["usage"], &[]);
+        assert_eq!(u.status, OcfStatus::Success);
+        assert_eq!(
+            u.stdout,
+            "usage: FileResource {start|stop|monitor|validate-all|meta-data}\n"
+        );
+    }
+
+    #[test]
+    fn meta_data_and_methods_need_no_parameters() {
+        let out = dispatch::<FileResource>(&["meta-data".into()], Env::default(), false);
+        assert_eq!(out.status, OcfStatus::Success);
+        assert!(out.stdout.contains("<resource-agent name=\"FileResource\""));
+        let out = dispatch::<FileResource>(&["methods".into()], Env::default(), false);
+        assert_eq!(
+            out.stdout,
+            "start\nstop\nmonitor\nvalidate-all\nmeta-data\n"
+        );
+    }
+
+    #[test]
+    fn bad_parameters_are_not_configured_for_every_action() {
+        let c = Case::new("badparam");
+        for action in ["start", "stop", "monitor", "validate-all"] {
+            assert_eq!(
+                c.run(&[action], &[("OCF_RESKEY_size", "big")]).status,
+                OcfStatus::ErrConfigured,
+                "{action}"
+            );
+        }
+        let out = dispatch::<FileResource>(&["start".into()], Env::default(), false);
+        assert_eq!(out.status, OcfStatus::ErrConfigured);
+    }
+
+    #[test]
+    fn invalid_environment_is_mapped_by_action() {
+        let c = Case::new("invalid");
+        let missing = [("OCF_RESKEY_tool", "no-such-tool-anywhere")];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut v = missing.to_vec();
+            v.extend_from_slice(extra);
+            v
+        };
+        assert_eq!(c.run(&["stop"], &missing).status, OcfStatus::Success);
+        assert_eq!(c.run(&["monitor"], &missing).status, OcfStatus::NotRunning);
+        assert_eq!(
+            c.run(
+                &["monitor"],
+                &with(&[("OCF_RESKEY_CRM_meta_interval", "10000")])
+            )
+            .status,
+            OcfStatus::ErrGeneric
+        );
+        assert_eq!(c.run(&["status"], &missing).status, OcfStatus::NotRunning);
+        assert_eq!(c.run(&["start"], &missing).status, OcfStatus::ErrInstalled);
+        assert_eq!(
+            c.run(&["validate-all"], &missing).status,
+            OcfStatus::ErrInstalled
+        );
+        // ocf-tester hides every tool: probe still answers 7, meta-data 0
+        let hidden = [("OCF_TESTER_FAIL_HAVE_BINARY", "1")];
+        assert_eq!(c.run(&["monitor"], &hidden).status, OcfStatus::NotRunning);
+        assert_eq!(c.run(&["meta-data"], &hidden).status, OcfStatus::Success);
+    }
+
+    #[test]
+    fn exit_reason_is_logged_to_the_logfile() {
+        let c = Case::new("reason");
+        c.run(&["start"], &[("OCF_RESKEY_size", "big")]);
+        let log = std::fs::read_to_string(c.dir.join("log")).unwrap();
+        assert!(
+            log.contains("ERROR: parameter 'size': 'big' is not an integer"),
+            "{log}"
+        );
+    }
+}

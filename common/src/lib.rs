@@ -1,0 +1,34 @@
+//! `ocf`: everything resource-agents-rs agents share, written once.
+//!
+//! An agent describes its resource (parameters, actions) and implements
+//! [`ResourceAgent`]; this crate does the OCF plumbing around it the way the
+//! ClusterLabs shell library (`ocf-shellfuncs`, `ocf-rarun`) does, minus the
+//! shell: exit codes ([`OcfStatus`]), the action on the command line and the
+//! aliases other cluster managers use ([`Action`]), the caller's context and
+//! its units ([`Context`]), parameters declared once ([`ParamSpec`]),
+//! deadlines for every wait ([`Deadline`]), tools run as argument vectors
+//! ([`Tools`], [`Cmd`]), `ocf_log`-style logging ([`log`]), private state and
+//! per-instance locks ([`StateDir`]) and meta-data ([`AgentMeta`]).
+
+pub mod action;
+pub mod agent;
+pub mod command;
+pub mod context;
+pub mod deadline;
+pub mod env;
+pub mod log;
+pub mod meta;
+pub mod params;
+pub mod state;
+pub mod status;
+
+pub use action::Action;
+pub use agent::{dispatch, main, map_invalid_env, ResourceAgent};
+pub use command::{Cmd, Output, RunError, Tools};
+pub use context::Context;
+pub use deadline::Deadline;
+pub use env::Env;
+pub use meta::{ActionSpec, AgentMeta, Special, SpecialElement};
+pub use params::{is_true, parse_bool, ParamSpec, ParamType, Params};
+pub use state::{encode_name, InstanceLock, StateDir};
+pub use status::{Failure, OcfResult, OcfStatus};
