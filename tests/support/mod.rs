@@ -1,0 +1,209 @@
+//! Test support: run an agent as a process with an exact environment, and
+//! make (and always clean up) the real things tests mount and manage.
+//!
+//! Every agent run starts from an empty environment (`env_clear`) plus what
+//! the test sets, so a test sees exactly what a cluster manager would pass.
+//! Fixtures remove what they created in `Drop`, which also runs when an
+//! assertion fails and the test unwinds.
+#![allow(dead_code)]
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use assert_cmd::assert::Assert;
+use assert_cmd::prelude::*;
+
+/// OCF exit codes by name, for readable assertions.
+pub mod rc {
+    pub const SUCCESS: i32 = 0;
+    pub const ERR_GENERIC: i32 = 1;
+    pub const ERR_ARGS: i32 = 2;
+    pub const ERR_UNIMPLEMENTED: i32 = 3;
+    pub const ERR_PERM: i32 = 4;
+    pub const ERR_INSTALLED: i32 = 5;
+    pub const ERR_CONFIGURED: i32 = 6;
+    pub const NOT_RUNNING: i32 = 7;
+}
+
+/// One agent binary and the environment of the next run.
+#[derive(Clone, Debug)]
+pub struct Agent {
+    bin: PathBuf,
+    env: Vec<(String, OsString)>,
+}
+
+impl Agent {
+    /// `bin` is `env!("CARGO_BIN_EXE_<Agent>")`. The run gets its own
+    /// `HA_RSCTMP` under `state`, logging off syslog, and nothing else.
+    pub fn new(bin: &str, state: &Path) -> Agent {
+        Agent {
+            bin: PathBuf::from(bin),
+            env: vec![
+                ("HA_RSCTMP".into(), state.join("rsctmp").into()),
+                ("HA_LOGFACILITY".into(), "none".into()),
+                ("OCF_ROOT".into(), "/usr/lib/ocf".into()),
+            ],
+        }
+    }
+
+    pub fn bin(&self) -> &Path {
+        &self.bin
+    }
+
+    /// Set (or replace) an environment variable.
+    pub fn env(mut self, key: &str, value: impl Into<OsString>) -> Agent {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_string(), value.into()));
+        self
+    }
+
+    /// Set `OCF_RESKEY_<name>`.
+    pub fn param(self, name: &str, value: impl Into<OsString>) -> Agent {
+        self.env(&format!("OCF_RESKEY_{name}"), value)
+    }
+
+    pub fn unset(mut self, key: &str) -> Agent {
+        self.env.retain(|(k, _)| k != key);
+        self
+    }
+
+    /// A recurring monitor (not a probe).
+    pub fn recurring(self) -> Agent {
+        self.env("OCF_RESKEY_CRM_meta_interval", "10000")
+    }
+
+    pub fn check_level(self, level: u32) -> Agent {
+        self.env("OCF_CHECK_LEVEL", level.to_string())
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(&self.bin);
+        c.env_clear();
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c.args(args);
+        c
+    }
+
+    /// Run `action` and return the assertion object.
+    pub fn run(&self, action: &str) -> Assert {
+        self.command(&[action]).assert()
+    }
+
+    /// Run `action` and require exit code `rc`.
+    pub fn expect(&self, action: &str, rc: i32) -> Assert {
+        self.run(action).code(rc)
+    }
+}
+
+/// A temporary directory removed on drop.
+pub fn tempdir(prefix: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("ra-rs-{prefix}-"))
+        .tempdir_in("/var/tmp")
+        .expect("create temp dir")
+}
+
+/// Run a host command, panicking with its output when it fails.
+pub fn sh(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Whether `dir` is a mount point now (reads /proc/self/mountinfo).
+pub fn is_mounted(dir: &Path) -> bool {
+    let want = dir.to_string_lossy().replace(' ', "\\040").replace('\t', "\\011");
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some(want.as_str()))
+}
+
+/// Unmount everything at or below `dir` (deepest first), lazily if needed.
+pub fn unmount_tree(dir: &Path) {
+    let prefix = dir.to_string_lossy().replace(' ', "\\040");
+    let mut mounts: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+        .filter(|m| *m == prefix || m.starts_with(&format!("{prefix}/")))
+        .collect();
+    mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
+    for m in mounts {
+        let m = m.replace("\\040", " ");
+        let ok = Command::new("umount").arg(&m).status().is_ok_and(|s| s.success());
+        if !ok {
+            let _ = Command::new("umount").arg("-l").arg(&m).status();
+        }
+    }
+}
+
+/// A sparse file attached to a loop device, formatted; detached on drop
+/// after unmounting anything mounted from it under `owner_dir`.
+pub struct LoopDevice {
+    pub image: PathBuf,
+    pub device: String,
+    owner_dir: PathBuf,
+}
+
+impl LoopDevice {
+    /// A `size_mb` image in `dir`, attached and formatted with `fstype`
+    /// (`ext4`, `xfs`, or `none` for unformatted).
+    pub fn new(dir: &Path, size_mb: u64, fstype: &str) -> LoopDevice {
+        let image = dir.join(format!("{fstype}.img"));
+        let f = std::fs::File::create(&image).unwrap();
+        f.set_len(size_mb * 1024 * 1024).unwrap();
+        drop(f);
+        let device = sh("losetup", &["-f", "--show", image.to_str().unwrap()])
+            .trim()
+            .to_string();
+        let dev = LoopDevice {
+            image,
+            device,
+            owner_dir: dir.to_path_buf(),
+        };
+        match fstype {
+            "ext4" => {
+                sh("mkfs.ext4", &["-q", "-F", &dev.device]);
+            }
+            "xfs" => {
+                sh("mkfs.xfs", &["-q", "-f", &dev.device]);
+            }
+            "none" => {}
+            other => panic!("no mkfs for {other}"),
+        }
+        dev
+    }
+
+    /// Detach now (the device disappears) but keep the fixture for cleanup.
+    pub fn detach(&self) {
+        let _ = Command::new("losetup").args(["-d", &self.device]).status();
+    }
+}
+
+impl Drop for LoopDevice {
+    fn drop(&mut self) {
+        unmount_tree(&self.owner_dir);
+        // Only detach loops backed by our own image.
+        if let Ok(out) = Command::new("losetup")
+            .args(["-j", self.image.to_str().unwrap()])
+            .output()
+        {
+            for line in String::from_utf8_lossy(&out.stdout).lines() {
+                if let Some(dev) = line.split(':').next() {
+                    let _ = Command::new("losetup").args(["-d", dev]).status();
+                }
+            }
+        }
+    }
+}
