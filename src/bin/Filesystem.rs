@@ -1,1 +1,4 @@
-fn main() {}
+//! The `Filesystem` OCF agent.
+fn main() {
+    ocf::main::<ra_filesystem::Filesystem>()
+}
