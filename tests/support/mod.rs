@@ -122,7 +122,10 @@ pub fn sh(program: &str, args: &[&str]) -> String {
 
 /// Whether `dir` is a mount point now (reads /proc/self/mountinfo).
 pub fn is_mounted(dir: &Path) -> bool {
-    let want = dir.to_string_lossy().replace(' ', "\\040").replace('\t', "\\011");
+    let want = dir
+        .to_string_lossy()
+        .replace(' ', "\\040")
+        .replace('\t', "\\011");
     std::fs::read_to_string("/proc/self/mountinfo")
         .unwrap()
         .lines()
@@ -141,7 +144,10 @@ pub fn unmount_tree(dir: &Path) {
     mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
     for m in mounts {
         let m = m.replace("\\040", " ");
-        let ok = Command::new("umount").arg(&m).status().is_ok_and(|s| s.success());
+        let ok = Command::new("umount")
+            .arg(&m)
+            .status()
+            .is_ok_and(|s| s.success());
         if !ok {
             let _ = Command::new("umount").arg("-l").arg(&m).status();
         }

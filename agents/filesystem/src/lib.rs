@@ -294,7 +294,11 @@ impl ResourceAgent for Filesystem {
         let tools = ctx.tools();
         tools.require("mount")?;
         tools.require("umount")?;
-        if ctx.action == ocf::Action::ValidateAll && self.block && self.device.node().is_none() {
+        if ctx.action == ocf::Action::ValidateAll
+            && self.block
+            && self.device.node().is_none()
+            && self.blkid_lookup(ctx, &ctx.deadline()).is_none()
+        {
             return Err(Failure::installed(format!(
                 "Couldn't find device [{}]",
                 self.device_name()
@@ -530,12 +534,21 @@ impl Filesystem {
         else {
             return State::NotMounted;
         };
-        if self.block && !self.is_bind() && top.dev.0 != 0 {
+        // Filesystems such as btrfs show an anonymous device number (major 0)
+        // in mountinfo: a different number of the same type is still ours.
+        let anonymous_same_type = top.dev.0 == 0 && top.fstype == self.fstype;
+        if self.block && !self.is_bind() && !anonymous_same_type {
             if let Some(want) = self.device.node().and_then(|n| device::dev_number(&n)) {
                 if want != top.dev {
                     return State::Foreign(top);
                 }
             }
+        }
+        if !self.fstype.is_empty()
+            && self.fstype != "none"
+            && !fstype_matches(&self.fstype, &top.fstype)
+        {
+            return State::Foreign(top);
         }
         State::Mounted(top)
     }
@@ -611,9 +624,13 @@ impl Filesystem {
         })
     }
 
-    /// The device node, waiting (bounded) for udev to create it.
+    /// The device node, waiting (bounded) for udev to create it; a UUID or
+    /// label is also looked up with blkid, for nodes without udev links.
     fn wait_for_device(&self, ctx: &Context, deadline: &Deadline) -> Result<PathBuf, Failure> {
         if let Some(n) = self.device.node() {
+            return Ok(n);
+        }
+        if let Some(n) = self.blkid_lookup(ctx, deadline) {
             return Ok(n);
         }
         if let Some(udevadm) = ctx.tools().find("udevadm") {
@@ -630,6 +647,23 @@ impl Filesystem {
                 self.device_name()
             ))
         })
+    }
+
+    fn blkid_lookup(&self, ctx: &Context, deadline: &Deadline) -> Option<PathBuf> {
+        let (flag, value) = match &self.device {
+            Device::Uuid(u) => ("-U", u),
+            Device::Label(l) => ("-L", l),
+            _ => return None,
+        };
+        let out = ctx
+            .tools()
+            .command("blkid")
+            .ok()?
+            .args([flag, value.as_str()])
+            .run(deadline)
+            .ok()?;
+        let node = PathBuf::from(out.stdout.trim());
+        (out.success() && node.exists()).then_some(node)
     }
 
     fn fsck(&self, ctx: &Context, node: &Path, deadline: &Deadline) -> Result<(), Failure> {
@@ -660,7 +694,11 @@ impl Filesystem {
     fn mount(&self, ctx: &Context, deadline: &Deadline) -> Result<(), Failure> {
         let tools = ctx.tools();
         if self.block {
-            if let (Some(blockdev), Some(node)) = (tools.find("blockdev"), self.device.node()) {
+            let node = self
+                .device
+                .node()
+                .or_else(|| self.blkid_lookup(ctx, deadline));
+            if let (Some(blockdev), Some(node)) = (tools.find("blockdev"), node) {
                 let _ = ocf::Cmd::new(blockdev)
                     .arg("--flushbufs")
                     .arg(node)
@@ -776,6 +814,16 @@ impl Filesystem {
             }
         }
     }
+}
+
+/// Whether the mounted type is the configured one (`nfs` mounts may show
+/// as `nfs4`, `ext4dev` as `ext4`, FUSE types as `fuse.*`).
+fn fstype_matches(configured: &str, mounted: &str) -> bool {
+    configured == mounted
+        || (configured.starts_with("nfs") && mounted.starts_with("nfs"))
+        || (configured.starts_with("ext") && mounted.starts_with("ext"))
+        || mounted.starts_with("fuse")
+        || configured == "auto"
 }
 
 /// "pid(comm), ..." for the log.
