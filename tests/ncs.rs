@@ -1,0 +1,483 @@
+//! NCS (OES Cluster Services) compatibility: the load, unload and monitor
+//! scripts of the "Xen_Template" and "XenLive_Template" resource templates,
+//! as the OES guide prints them ("Virtual Machines as Cluster Resources"),
+//! run against our Xen and Filesystem agents installed as a drop-in under
+//! a temporary `$OCF_ROOT/resource.d/heartbeat/`.
+//!
+//! Outside an OES node three things are stood in for, and the scripts are
+//! adapted only where they name paths of that node (see [`adapt`]):
+//! - `/opt/novell/ncs/lib/ncsfuncs`: a small shell library (`NCSFUNCS`)
+//!   whose `ocf_<action> <agent>` runs
+//!   `$OCF_ROOT/resource.d/heartbeat/<agent> <action>`, `exit_on_error`
+//!   exits with a failing command's code and `ignore_error` ignores it. The
+//!   real library is not public; `ocf_migrate_to` prints its exit code
+//!   because the XenLive unload script reads it with `RC=\`...\``;
+//! - `vgchange` (LVM lives outside the guest here): a logging stub;
+//! - `xl`: the test double of `tests/doubles/xl.rs`.
+//!
+//! The Xen_Template's filesystem is a real ext4 on a loop device (the
+//! guide's default, ext3, becomes ext4: the fixture makes ext4), and the
+//! guest's config file lives on it, as the template expects.
+
+mod doubles;
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use support::{is_mounted, sh, tempdir, LoopDevice};
+
+const XEN: &str = env!("CARGO_BIN_EXE_Xen");
+const FILESYSTEM: &str = env!("CARGO_BIN_EXE_Filesystem");
+
+// ---- the scripts, as printed in the OES guide -------------------------
+
+const XEN_LOAD: &str = r#"#!/bin/bash
+. /opt/novell/ncs/lib/ncsfuncs
+export OCF_ROOT=/usr/lib/ocf/
+
+#define domU name
+OCF_RESOURCE_INSTANCE=xen_vm_name
+
+#define shared volume name
+VOLUME_NAME=$OCF_RESOURCE_INSTANCE
+
+#define the volume group name
+CONTAINER_NAME=name
+# define the device
+MOUNT_DEV=/dev/$CONTAINER_NAME/$VOLUME_NAME
+
+# filesystem settings
+export OCF_RESKEY_device=$MOUNT_DEV
+export OCF_RESKEY_directory=/mnt/$OCF_RESOURCE_INSTANCE
+export OCF_RESKEY_fstype=ext3
+#export OCF_RESKEY_options=
+
+# service settings
+export OCF_RESKEY_xmfile=$OCF_RESKEY_directory/$OCF_RESOURCE_INSTANCE
+
+#activate the volume group
+exit_on_error vgchange -a ey $VOLGROUP_NAME
+
+# mount the file system
+exit_on_error ocf_start Filesystem
+
+# start the service
+exit_on_error ocf_start Xen
+
+# return status
+exit 0
+"#;
+
+const XEN_UNLOAD: &str = r#"#!/bin/bash
+. /opt/novell/ncs/lib/ncsfuncs
+export OCF_ROOT=/usr/lib/ocf/
+
+#define domU name
+OCF_RESOURCE_INSTANCE=xen_vm_name
+
+#define shared volume name
+VOLUME_NAME=$OCF_RESOURCE_INSTANCE
+
+#define the volume group name
+CONTAINER_NAME=name
+# define the device
+MOUNT_DEV=/dev/$CONTAINER_NAME/$VOLUME_NAME
+
+# filesystem settings
+export OCF_RESKEY_device=$MOUNT_DEV
+export OCF_RESKEY_directory=/mnt/$OCF_RESOURCE_INSTANCE
+export OCF_RESKEY_fstype=ext3
+#export OCF_RESKEY_options=
+
+# service settings
+export OCF_RESKEY_xmfile=$OCF_RESKEY_directory/$OCF_RESOURCE_INSTANCE
+
+# stop the service
+exit_on_error ocf_stop Xen
+
+# umount the file system
+sleep 10 # if not using SMS for backup, please comment out this line
+exit_on_error ocf_stop Filesystem
+
+#deactivate the volume group
+exit_on_error vgchange -a n $VOLGROUP_NAME
+
+# return status
+exit 0
+"#;
+
+const XEN_MONITOR: &str = r#"#!/bin/bash
+. /opt/novell/ncs/lib/ncsfuncs
+export OCF_ROOT=/usr/lib/ocf/
+
+#define domU name
+OCF_RESOURCE_INSTANCE=xen_vm_name
+
+#define shared volume name
+VOLUME_NAME=$OCF_RESOURCE_INSTANCE
+
+#define the volume group name
+CONTAINER_NAME=name
+# define the device
+MOUNT_DEV=/dev/$CONTAINER_NAME/$VOLUME_NAME
+
+# filesystem settings
+export OCF_RESKEY_device=$MOUNT_DEV
+export OCF_RESKEY_directory=/mnt/$OCF_RESOURCE_INSTANCE
+export OCF_RESKEY_fstype=ext3
+#export OCF_RESKEY_options=
+
+# service settings
+export OCF_RESKEY_xmfile=$OCF_RESKEY_directory/$OCF_RESOURCE_INSTANCE
+
+#check the logical volume
+exit_on_error status_lv $MOUNT_DEV
+
+# status of the file system
+exit_on_error ocf_status Filesystem
+
+# status of the service
+exit_on_error ocf_status Xen
+
+# return status
+exit 0
+"#;
+
+const LIVE_LOAD: &str = r#"#!/bin/bash
+. /opt/novell/ncs/lib/ncsfuncs
+export OCF_ROOT=/usr/lib/ocf/
+OCF_RESOURCE_INSTANCE=xen_vm_name
+
+# filesystem settings
+export OCF_RESKEY_directory=/mnt/$OCF_RESOURCE_INSTANCE
+
+# service settings
+export OCF_RESKEY_xmfile=$OCF_RESKEY_directory/$OCF_RESOURCE_INSTANCE
+
+# start the service
+if [ -n "$NCS_TOFROM" ]
+then
+    exit_on_error ocf_migrate_from Xen
+else
+    exit_on_error ocf_start Xen
+fi
+
+# return status
+exit 0
+"#;
+
+const LIVE_UNLOAD: &str = r#"#!/bin/bash
+. /opt/novell/ncs/lib/ncsfuncs
+export OCF_ROOT=/usr/lib/ocf/
+OCF_RESOURCE_INSTANCE=xen_vm_name
+
+# filesystem settings
+export OCF_RESKEY_directory=/mnt/$OCF_RESOURCE_INSTANCE
+
+# service settings
+export OCF_RESKEY_xmfile=$OCF_RESKEY_directory/$OCF_RESOURCE_INSTANCE
+export OCF_RESKEY_CRM_meta_migrate_target=$NCS_TOFROM
+
+RC=0
+# stop the service
+if [ -n "$NCS_TOFROM" ]
+then
+    RC=`ocf_migrate_to Xen`
+    if [ $RC -ne 0 ]
+    then
+        ignore_error ocf_stop Xen
+    fi
+else
+    ignore_error ocf_stop Xen
+fi
+
+# return status
+exit $RC
+"#;
+
+const LIVE_MONITOR: &str = r#"#!/bin/bash
+. /opt/novell/ncs/lib/ncsfuncs
+export OCF_ROOT=/usr/lib/ocf/
+OCF_RESOURCE_INSTANCE=xen_vm_name
+
+# filesystem settings
+export OCF_RESKEY_directory=/mnt/$OCF_RESOURCE_INSTANCE
+
+# service settings
+export OCF_RESKEY_xmfile=$OCF_RESKEY_directory/$OCF_RESOURCE_INSTANCE
+
+# status of the service
+exit_on_error ocf_status Xen
+
+# return status
+exit 0
+"#;
+
+/// Stand-in for `/opt/novell/ncs/lib/ncsfuncs` (the real one is not
+/// public): just enough for the templates.
+const NCSFUNCS: &str = r#"# ncsfuncs stand-in for tests/ncs.rs
+ocf_run() {
+    "$OCF_ROOT/resource.d/heartbeat/$1" "$2"
+}
+ocf_start() { ocf_run "$1" start; }
+ocf_stop() { ocf_run "$1" stop; }
+ocf_status() { ocf_run "$1" status; }
+ocf_migrate_from() { ocf_run "$1" migrate_from; }
+# The XenLive unload script reads the result with RC=`ocf_migrate_to Xen`.
+ocf_migrate_to() {
+    ocf_run "$1" migrate_to >&2
+    echo $?
+}
+exit_on_error() {
+    "$@"
+    rc=$?
+    if [ $rc -ne 0 ]; then
+        echo "exit_on_error: '$*' failed with $rc" >&2
+        exit $rc
+    fi
+}
+ignore_error() {
+    "$@" || echo "ignore_error: '$*' failed with $?" >&2
+    return 0
+}
+status_lv() { [ -b "$1" ]; }
+"#;
+
+// ---- the stage ---------------------------------------------------------
+
+fn write_exec(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// An OCF root with our agents, the ncsfuncs stand-in, stubs, two hosts.
+struct Stage {
+    dir: tempfile::TempDir,
+}
+
+impl Stage {
+    fn new(name: &str) -> Stage {
+        let dir = tempdir(&format!("ncs-{name}"));
+        let p = dir.path();
+        let heartbeat = p.join("ocf/resource.d/heartbeat");
+        std::fs::create_dir_all(&heartbeat).unwrap();
+        for (agent, bin) in [("Xen", XEN), ("Filesystem", FILESYSTEM)] {
+            std::fs::copy(bin, heartbeat.join(agent)).unwrap();
+        }
+        std::fs::create_dir_all(p.join("ncs/lib")).unwrap();
+        std::fs::write(p.join("ncs/lib/ncsfuncs"), NCSFUNCS).unwrap();
+        let bin = p.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::os::unix::fs::symlink(doubles::xl(), bin.join("xl")).unwrap();
+        write_exec(
+            &bin.join("vgchange"),
+            &format!(
+                "#!/bin/sh\necho \"vgchange $*\" >> '{}'\n",
+                p.join("vgchange.calls").display()
+            ),
+        );
+        for n in ["node1", "node2"] {
+            std::fs::create_dir_all(p.join("hosts").join(n)).unwrap();
+            std::fs::create_dir_all(p.join("rsctmp").join(n)).unwrap();
+        }
+        std::fs::create_dir_all(p.join("mnt/xen_vm_name")).unwrap();
+        Stage { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The guide's script with this node's paths: the ncsfuncs stand-in,
+    /// our OCF root, our mount root, `device`, ext4, and no 10 s sleep.
+    fn adapt(&self, script: &str, device: Option<&str>) -> String {
+        let p = self.path().display().to_string();
+        let mut s = script
+            .replace(
+                ". /opt/novell/ncs/lib/ncsfuncs",
+                &format!(". {p}/ncs/lib/ncsfuncs"),
+            )
+            .replace(
+                "export OCF_ROOT=/usr/lib/ocf/",
+                &format!("export OCF_ROOT={p}/ocf/"),
+            )
+            .replace(
+                "=/mnt/$OCF_RESOURCE_INSTANCE",
+                &format!("={p}/mnt/$OCF_RESOURCE_INSTANCE"),
+            )
+            .replace("OCF_RESKEY_fstype=ext3", "OCF_RESKEY_fstype=ext4")
+            .replace("sleep 10 #", "sleep 0 #");
+        if let Some(d) = device {
+            s = s.replace(
+                "MOUNT_DEV=/dev/$CONTAINER_NAME/$VOLUME_NAME",
+                &format!("MOUNT_DEV={d}"),
+            );
+        }
+        s
+    }
+
+    /// Run one adapted script as NCS would on `node`.
+    fn run(&self, node: &str, script: &str, device: Option<&str>, tofrom: Option<&str>) -> Output {
+        let file = self.path().join("script");
+        write_exec(&file, &self.adapt(script, device));
+        let mut c = Command::new("/bin/bash");
+        c.env_clear()
+            .arg(&file)
+            .env(
+                "PATH",
+                format!(
+                    "{}:/usr/sbin:/usr/bin:/sbin:/bin",
+                    self.path().join("bin").display()
+                ),
+            )
+            .env("XL_DOUBLE_STATE", self.path().join("hosts").join(node))
+            .env("HA_RSCTMP", self.path().join("rsctmp").join(node))
+            .env("HA_LOGFACILITY", "none");
+        if let Some(t) = tofrom {
+            c.env("NCS_TOFROM", t);
+        }
+        c.output().unwrap()
+    }
+
+    fn domains(&self, node: &str) -> Vec<String> {
+        let out = Command::new(doubles::xl())
+            .env("XL_DOUBLE_STATE", self.path().join("hosts").join(node))
+            .arg("list")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .skip(2)
+            .map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                f[..f.len() - 5].join(" ")
+            })
+            .collect()
+    }
+
+    fn calls(&self, node: &str) -> String {
+        std::fs::read_to_string(self.path().join("hosts").join(node).join("calls"))
+            .unwrap_or_default()
+    }
+}
+
+fn ok(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what}: {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+const GUEST: &str = "name = \"xen_vm_name\"\nmemory = 512\nvcpus = 1\n";
+
+#[test]
+fn xen_template_load_monitor_unload() {
+    let stage = Stage::new("xen");
+    let dev = LoopDevice::new(stage.path(), 64, "ext4");
+    // The guest's config file lives on the shared volume.
+    let staging = stage.path().join("staging");
+    std::fs::create_dir_all(&staging).unwrap();
+    sh("mount", &[&dev.device, staging.to_str().unwrap()]);
+    std::fs::write(staging.join("xen_vm_name"), GUEST).unwrap();
+    sh("umount", &[staging.to_str().unwrap()]);
+    let mnt = stage.path().join("mnt/xen_vm_name");
+    let d = Some(dev.device.as_str());
+
+    ok(&stage.run("node1", XEN_LOAD, d, None), "load");
+    assert!(is_mounted(&mnt));
+    assert_eq!(stage.domains("node1"), vec!["xen_vm_name"]);
+    // The name came from the config file on the mounted volume.
+    assert!(stage.calls("node1").contains(&format!(
+        "[\"create\", \"{}\", \"name=\\\"xen_vm_name\\\"\"]",
+        mnt.join("xen_vm_name").display()
+    )));
+    // VOLGROUP_NAME is never set by the template (it sets CONTAINER_NAME).
+    assert_eq!(
+        std::fs::read_to_string(stage.path().join("vgchange.calls")).unwrap(),
+        "vgchange -a ey\n"
+    );
+    // Loading again is harmless.
+    ok(&stage.run("node1", XEN_LOAD, d, None), "second load");
+    assert_eq!(stage.domains("node1"), vec!["xen_vm_name"]);
+
+    ok(&stage.run("node1", XEN_MONITOR, d, None), "monitor");
+
+    // The guest dies: the monitor script fails.
+    Command::new(doubles::xl())
+        .env("XL_DOUBLE_STATE", stage.path().join("hosts/node1"))
+        .args(["destroy", "xen_vm_name"])
+        .output()
+        .unwrap();
+    let m = stage.run("node1", XEN_MONITOR, d, None);
+    assert_eq!(m.status.code(), Some(7), "{m:?}");
+    ok(&stage.run("node1", XEN_LOAD, d, None), "reload");
+
+    ok(&stage.run("node1", XEN_UNLOAD, d, None), "unload");
+    assert!(stage.domains("node1").is_empty());
+    assert!(!is_mounted(&mnt));
+    assert!(std::fs::read_to_string(stage.path().join("vgchange.calls"))
+        .unwrap()
+        .ends_with("vgchange -a n\n"));
+    // Unloading again is harmless.
+    ok(&stage.run("node1", XEN_UNLOAD, d, None), "second unload");
+    // With the volume gone the monitor fails at the Filesystem step.
+    let m = stage.run("node1", XEN_MONITOR, d, None);
+    assert_eq!(m.status.code(), Some(7), "{m:?}");
+}
+
+#[test]
+fn xenlive_template_live_migration() {
+    let stage = Stage::new("live");
+    // OCFS2 in the guide: the same config path on both nodes.
+    let mnt = stage.path().join("mnt/xen_vm_name");
+    std::fs::write(mnt.join("xen_vm_name"), GUEST).unwrap();
+
+    ok(&stage.run("node1", LIVE_LOAD, None, None), "load on node1");
+    assert_eq!(stage.domains("node1"), vec!["xen_vm_name"]);
+    ok(
+        &stage.run("node1", LIVE_MONITOR, None, None),
+        "monitor on node1",
+    );
+
+    // Manual migration node1 -> node2: unload on the source with
+    // NCS_TOFROM=node2, then load on the target with NCS_TOFROM=node1.
+    ok(
+        &stage.run("node1", LIVE_UNLOAD, None, Some("node2")),
+        "unload node1",
+    );
+    assert!(stage
+        .calls("node1")
+        .contains("[\"migrate\", \"xen_vm_name\", \"node2\"]"));
+    assert!(!stage.calls("node1").contains("[\"shutdown\""));
+    ok(
+        &stage.run("node2", LIVE_LOAD, None, Some("node1")),
+        "load node2",
+    );
+    assert!(stage.domains("node1").is_empty());
+    assert_eq!(stage.domains("node2"), vec!["xen_vm_name"]);
+    ok(
+        &stage.run("node2", LIVE_MONITOR, None, None),
+        "monitor on node2",
+    );
+    let m = stage.run("node1", LIVE_MONITOR, None, None);
+    assert_eq!(m.status.code(), Some(7), "{m:?}");
+
+    // A failed live migration (unknown target) falls back to a stop, and
+    // the unload reports the migration's code.
+    let u = stage.run("node2", LIVE_UNLOAD, None, Some("nowhere"));
+    assert_eq!(u.status.code(), Some(1), "{u:?}");
+    assert!(stage.domains("node2").is_empty());
+
+    // Plain failover: load without NCS_TOFROM starts, unload stops.
+    ok(&stage.run("node1", LIVE_LOAD, None, None), "failover load");
+    ok(
+        &stage.run("node1", LIVE_UNLOAD, None, None),
+        "failover unload",
+    );
+    assert!(stage.domains("node1").is_empty());
+}
