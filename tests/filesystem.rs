@@ -197,6 +197,7 @@ fn stop_kills_holders_and_fsynced_data_survives() {
     {
         let mut f = std::fs::OpenOptions::new()
             .create(true)
+            .truncate(true)
             .write(true)
             .mode(0o600)
             .open(&data)
