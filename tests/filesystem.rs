@@ -604,3 +604,31 @@ fn ocf_tester_passes() {
     assert!(text.contains("passed all tests"), "{text}");
     assert!(!is_mounted(&fs.mnt));
 }
+
+#[test]
+fn fsck_runs_as_run_fsck_says_and_a_broken_filesystem_fails_start() {
+    let fs = Fs::new("ext4");
+    // force: a healthy filesystem passes fsck and mounts
+    let forced = fs.agent("ext4").param("run_fsck", "force");
+    forced.expect("start", rc::SUCCESS).stderr(contains("Starting filesystem check"));
+    forced.expect("stop", rc::SUCCESS);
+    // auto skips fsck for ext4
+    fs.agent("ext4")
+        .expect("start", rc::SUCCESS)
+        .stderr(contains("Starting filesystem check").not());
+    fs.agent("ext4").expect("stop", rc::SUCCESS);
+    // a destroyed superblock: fsck exits >= 4, start fails, nothing mounted
+    let zeros = vec![0u8; 64 * 1024];
+    {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::OpenOptions::new().write(true).open(fs.device()).unwrap();
+        f.write_all_at(&zeros, 0).unwrap();
+        f.sync_all().unwrap();
+    }
+    forced
+        .expect("start", rc::ERR_GENERIC)
+        .stderr(contains("ocf-exit-reason:Couldn't successfully fsck"));
+    assert!(!is_mounted(&fs.mnt));
+    fs.agent("ext4").param("run_fsck", "no").expect("start", rc::ERR_GENERIC);
+    assert!(!is_mounted(&fs.mnt));
+}

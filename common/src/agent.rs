@@ -210,7 +210,7 @@ fn run_action<A: ResourceAgent>(action: Action, env: Env, meta: &AgentMeta) -> O
     let agent = A::configure(params, &ctx)?;
     let _lock = if ctx.action.takes_instance_lock() {
         let dir = StateDir::open(&ctx.env)?;
-        Some(dir.lock(&ctx.resource_type, &ctx.instance, &ctx.deadline())?)
+        Some(dir.lock(&ctx.resource_type, &lock_name(&ctx), &ctx.deadline())?)
     } else {
         None
     };
@@ -247,6 +247,32 @@ fn run_action<A: ResourceAgent>(action: Action, env: Env, meta: &AgentMeta) -> O
             unreachable!("answered before the parameters were read")
         }
     }
+}
+
+/// The name the instance lock goes by: the instance name, or, when the
+/// caller names no instance (NCS scripts and admins often do not), one
+/// derived from the instance parameters, so two different resources of one
+/// type never wait on each other while the same one always shares a lock.
+pub fn lock_name(ctx: &Context) -> String {
+    if ctx.env.non_empty("OCF_RESOURCE_INSTANCE").is_some() {
+        return ctx.instance.clone();
+    }
+    let mut params: Vec<(&str, &std::ffi::OsStr)> = ctx
+        .env
+        .iter()
+        .filter(|(k, _)| k.starts_with("OCF_RESKEY_") && !k.starts_with("OCF_RESKEY_CRM_meta_"))
+        .filter(|(k, _)| !k.starts_with("OCF_RESKEY_RGMANAGER_meta_"))
+        .collect();
+    params.sort();
+    // FNV-1a: stable across builds and versions, unlike std's hasher.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for (k, v) in params {
+        for b in k.bytes().chain([0]).chain(v.as_encoded_bytes().iter().copied()).chain([0]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{}-{h:016x}", ctx.instance)
 }
 
 /// The `main` of every agent binary: dispatch on the process's arguments
@@ -470,6 +496,24 @@ mod tests {
         let hidden = [("OCF_TESTER_FAIL_HAVE_BINARY", "1")];
         assert_eq!(c.run(&["monitor"], &hidden).status, OcfStatus::NotRunning);
         assert_eq!(c.run(&["meta-data"], &hidden).status, OcfStatus::Success);
+    }
+
+    #[test]
+    fn unnamed_instances_lock_by_their_parameters() {
+        let ctx = |pairs: &[(&str, &str)]| {
+            Context::from_env(Action::Stop, "X", Env::from_pairs(pairs.iter().copied())).unwrap()
+        };
+        let a = lock_name(&ctx(&[("OCF_RESKEY_path", "/a")]));
+        let a_again = lock_name(&ctx(&[
+            ("OCF_RESKEY_path", "/a"),
+            ("OCF_RESKEY_CRM_meta_timeout", "20000"),
+        ]));
+        let b = lock_name(&ctx(&[("OCF_RESKEY_path", "/b")]));
+        assert_eq!(a, a_again, "operation meta-data must not change the lock");
+        assert_ne!(a, b);
+        assert!(a.starts_with("default-"));
+        let named = ctx(&[("OCF_RESOURCE_INSTANCE", "fs1"), ("OCF_RESKEY_path", "/a")]);
+        assert_eq!(lock_name(&named), "fs1");
     }
 
     #[test]

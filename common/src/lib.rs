@@ -23,7 +23,7 @@ pub mod state;
 pub mod status;
 
 pub use action::Action;
-pub use agent::{dispatch, main, map_invalid_env, ResourceAgent};
+pub use agent::{dispatch, lock_name, main, map_invalid_env, ResourceAgent};
 pub use command::{Cmd, Output, RunError, Tools};
 pub use context::Context;
 pub use deadline::Deadline;
