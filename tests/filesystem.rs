@@ -610,7 +610,9 @@ fn fsck_runs_as_run_fsck_says_and_a_broken_filesystem_fails_start() {
     let fs = Fs::new("ext4");
     // force: a healthy filesystem passes fsck and mounts
     let forced = fs.agent("ext4").param("run_fsck", "force");
-    forced.expect("start", rc::SUCCESS).stderr(contains("Starting filesystem check"));
+    forced
+        .expect("start", rc::SUCCESS)
+        .stderr(contains("Starting filesystem check"));
     forced.expect("stop", rc::SUCCESS);
     // auto skips fsck for ext4
     fs.agent("ext4")
@@ -621,7 +623,10 @@ fn fsck_runs_as_run_fsck_says_and_a_broken_filesystem_fails_start() {
     let zeros = vec![0u8; 64 * 1024];
     {
         use std::os::unix::fs::FileExt;
-        let f = std::fs::OpenOptions::new().write(true).open(fs.device()).unwrap();
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(fs.device())
+            .unwrap();
         f.write_all_at(&zeros, 0).unwrap();
         f.sync_all().unwrap();
     }
@@ -629,6 +634,49 @@ fn fsck_runs_as_run_fsck_says_and_a_broken_filesystem_fails_start() {
         .expect("start", rc::ERR_GENERIC)
         .stderr(contains("ocf-exit-reason:Couldn't successfully fsck"));
     assert!(!is_mounted(&fs.mnt));
-    fs.agent("ext4").param("run_fsck", "no").expect("start", rc::ERR_GENERIC);
+    fs.agent("ext4")
+        .param("run_fsck", "no")
+        .expect("start", rc::ERR_GENERIC);
     assert!(!is_mounted(&fs.mnt));
+}
+
+#[test]
+fn admins_run_actions_with_dash_o_and_see_the_result_by_name() {
+    let fs = Fs::new("ext4");
+    let base = Agent::new(BIN, fs.dir.path());
+    let args = |action: &'static str| {
+        vec![
+            action.to_string(),
+            "-o".into(),
+            format!("device={}", fs.device()),
+            "-o".into(),
+            format!("directory={}", fs.mnt.display()),
+            "--param".into(),
+            "fstype=ext4".into(),
+        ]
+    };
+    let run = |action: &'static str| {
+        let a = args(action);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        base.command(&a).assert()
+    };
+    run("start")
+        .code(rc::SUCCESS)
+        .stdout(contains("Filesystem start: OCF_SUCCESS (0)"));
+    assert!(is_mounted(&fs.mnt));
+    run("monitor")
+        .code(rc::SUCCESS)
+        .stdout(contains("OCF_SUCCESS"));
+    run("stop").code(rc::SUCCESS);
+    run("monitor")
+        .code(rc::NOT_RUNNING)
+        .stdout(contains("Filesystem monitor: OCF_NOT_RUNNING (7)"));
+    base.command(&["--help"])
+        .assert()
+        .code(rc::SUCCESS)
+        .stdout(contains("statusfile_prefix").and(contains("default \".Filesystem_status/\"")));
+    base.command(&["monitor", "-o", "devcie=/dev/x"])
+        .assert()
+        .code(rc::ERR_ARGS)
+        .stderr(contains("no parameter 'devcie'"));
 }

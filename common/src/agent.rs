@@ -132,6 +132,43 @@ pub fn dispatch<A: ResourceAgent>(args: &[String], env: Env, tty: bool) -> Outco
         stdout: String::new(),
         status,
     };
+    let cl = match crate::cli::parse(args).and_then(|cl| {
+        crate::cli::check_names(meta, &cl.params)?;
+        Ok(cl)
+    }) {
+        Ok(cl) => cl,
+        Err(why) => {
+            eprintln!("{}", usage(meta));
+            eprintln!("{}: {why}", meta.name);
+            return done(OcfStatus::ErrArgs);
+        }
+    };
+    if cl.help {
+        return Outcome {
+            stdout: crate::cli::help(meta),
+            status: OcfStatus::Success,
+        };
+    }
+    let mut env = env;
+    for (k, v) in &cl.params {
+        env.set(format!("OCF_RESKEY_{k}"), v);
+    }
+    let mut outcome = dispatch_action::<A>(&cl.args, env, tty);
+    if cl.human() {
+        let action = cl.args.first().map(String::as_str).unwrap_or("");
+        outcome
+            .stdout
+            .push_str(&format!("{} {action}: {}\n", meta.name, outcome.status));
+    }
+    outcome
+}
+
+fn dispatch_action<A: ResourceAgent>(args: &[String], env: Env, tty: bool) -> Outcome {
+    let meta = A::meta();
+    let done = |status| Outcome {
+        stdout: String::new(),
+        status,
+    };
     let action = match Action::parse(args) {
         Ok(a) => a,
         Err(ActionError::Missing) => {
@@ -267,7 +304,12 @@ pub fn lock_name(ctx: &Context) -> String {
     // FNV-1a: stable across builds and versions, unlike std's hasher.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for (k, v) in params {
-        for b in k.bytes().chain([0]).chain(v.as_encoded_bytes().iter().copied()).chain([0]) {
+        for b in k
+            .bytes()
+            .chain([0])
+            .chain(v.as_encoded_bytes().iter().copied())
+            .chain([0])
+        {
             h ^= u64::from(b);
             h = h.wrapping_mul(0x0100_0000_01b3);
         }
@@ -514,6 +556,33 @@ mod tests {
         assert!(a.starts_with("default-"));
         let named = ctx(&[("OCF_RESOURCE_INSTANCE", "fs1"), ("OCF_RESKEY_path", "/a")]);
         assert_eq!(lock_name(&named), "fs1");
+    }
+
+    #[test]
+    fn people_pass_parameters_with_dash_o_and_read_the_result_by_name() {
+        let c = Case::new("human");
+        let path = c.dir.join("human-res");
+        let o = format!("path={}", path.display());
+        let out = dispatch::<FileResource>(
+            &["start".into(), "-o".into(), o.clone()],
+            Env::from_pairs([("HA_RSCTMP", c.dir.join("rsc"))]),
+            false,
+        );
+        assert_eq!(out.status, OcfStatus::Success);
+        assert_eq!(out.stdout, "FileResource start: OCF_SUCCESS (0)\n");
+        assert!(path.exists());
+        let out = dispatch::<FileResource>(
+            &["monitor".into(), "--param".into(), "nosuch=1".into()],
+            Env::default(),
+            false,
+        );
+        assert_eq!(out.status, OcfStatus::ErrArgs);
+        let help = dispatch::<FileResource>(&["--help".into()], Env::default(), false);
+        assert_eq!(help.status, OcfStatus::Success);
+        assert!(help.stdout.contains("path"));
+        assert!(help
+            .stdout
+            .contains("size                   a number (integer, default \"1\")"));
     }
 
     #[test]

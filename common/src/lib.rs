@@ -12,6 +12,7 @@
 
 pub mod action;
 pub mod agent;
+pub mod cli;
 pub mod command;
 pub mod context;
 pub mod deadline;
