@@ -1,0 +1,563 @@
+//! `LVM-activate`: activates a volume group (or one LV of it) under one of
+//! the cluster protections LVM offers (lvmlockd, clvmd, system ID, tags),
+//! drop-in for `ocf:heartbeat:LVM-activate` with its parameter names,
+//! defaults and meanings, and without its shell:
+//!
+//! * monitor depth 0 reads device-mapper state from sysfs and forks nothing;
+//!   depth 10 reads a block from each active LV; other depths are
+//!   OCF_ERR_CONFIGURED;
+//! * a probe of a VG that is not visible yet is 7; a recurring monitor of a
+//!   VG we activated and that is gone is 1;
+//! * tagging mode really checks ownership: a VG tagged by another owner is
+//!   refused unless `takeover=true`, foreign tags are stripped on takeover,
+//!   stop removes our tag;
+//! * system_id mode takes the VG over from another system ID (logged), but
+//!   never while the VG is active on this node under that other owner;
+//! * an lvm.conf wrong for the mode is OCF_ERR_CONFIGURED with one line
+//!   naming the setting.
+//!
+//! [`lvm`] and [`dm`] are shared with the legacy `LVM` agent.
+
+pub mod dm;
+pub mod lvm;
+
+use std::cell::RefCell;
+
+use ocf::{
+    ActionSpec, AgentMeta, Context, Failure, OcfResult, OcfStatus, ParamSpec, Params, ResourceAgent,
+};
+
+use crate::lvm::{Lvm, VgInfo};
+
+/// How the VG is protected against activation on two nodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccessMode {
+    Lvmlockd,
+    Clvmd,
+    SystemId,
+    Tagging,
+}
+
+impl AccessMode {
+    pub const WORDS: &'static [&'static str] = &["lvmlockd", "clvmd", "system_id", "tagging"];
+    pub fn parse(s: &str) -> Option<AccessMode> {
+        Some(match s {
+            "lvmlockd" => AccessMode::Lvmlockd,
+            "clvmd" => AccessMode::Clvmd,
+            "system_id" => AccessMode::SystemId,
+            "tagging" => AccessMode::Tagging,
+            _ => return None,
+        })
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            AccessMode::Lvmlockd => "lvmlockd",
+            AccessMode::Clvmd => "clvmd",
+            AccessMode::SystemId => "system_id",
+            AccessMode::Tagging => "tagging",
+        }
+    }
+}
+
+static PARAMS: &[ParamSpec] = &[
+    ParamSpec::string("vgname")
+        .required()
+        .short("The volume group name")
+        .long("The volume group name."),
+    ParamSpec::string("lvname")
+        .short("Only activate the given LV")
+        .long("If set, only the specified LV will be activated."),
+    ParamSpec::string("vg_access_mode")
+        .short("The VG access mode")
+        .long(
+            "Required. This option decides which solution will be used to protect the volume \
+             group in cluster environment. Optional solutions are: lvmlockd, clvmd, system_id \
+             and tagging. A missing or unknown value fails start and validate-all with \
+             OCF_ERR_CONFIGURED but never stop.",
+        ),
+    ParamSpec::one_of("activation_mode", &["exclusive", "shared"])
+        .default("exclusive")
+        .short("Logical volume activation mode")
+        .long(
+            "The activation mode decides the visibility of logical volumes in the cluster: \
+             \"shared\" for cluster filesystems, \"exclusive\" for local filesystems. Only has \
+             effect in lvmlockd and clvmd modes; system_id and tagging always activate \
+             exclusively.",
+        ),
+    ParamSpec::string("tag")
+        .default("pacemaker")
+        .short("The tag used for tagging activation mode")
+        .long(
+            "The tag used for tagging activation mode. It must not appear in \
+             activation/volume_list of lvm.conf.",
+        ),
+    ParamSpec::boolean("partial_activation")
+        .default("false")
+        .short("Activate VG partially when missing PVs")
+        .long(
+            "If set, the volume group will be activated partially even with some physical \
+             volumes missing (--activationmode partial). It helps to set to true when using \
+             mirrored logical volumes.",
+        ),
+    ParamSpec::boolean("degraded_activation")
+        .default("false")
+        .short("Activate RAID LVs in degraded mode when PVs are missing")
+        .long(
+            "If set, a volume group with missing physical volumes is still started, and LVs \
+             are activated with --activationmode degraded (RAID LVs with a missing leg).",
+        ),
+    ParamSpec::boolean("majority_pvs")
+        .default("false")
+        .short("Take over a system_id VG with a majority of PVs")
+        .long(
+            "system_id mode: change the system ID with vgchange --majoritypvs, so a VG with \
+             missing PVs can still be taken over when most of its PVs are present.",
+        ),
+    ParamSpec::boolean("takeover")
+        .default("false")
+        .short("tagging mode: take over a VG tagged by another owner")
+        .long(
+            "tagging mode: a VG carrying another owner's tag has not been released by that \
+             owner, and start refuses it. Set to true to strip the foreign tags and take the \
+             VG over (only when the other owner is known to be down). A VG active on this node \
+             under another tag is refused regardless.",
+        ),
+];
+
+static ACTIONS: &[ActionSpec] = &[
+    ActionSpec::new("start", 90),
+    ActionSpec::new("stop", 90),
+    ActionSpec::new("monitor", 90).interval(30).depth(0),
+    ActionSpec::new("meta-data", 10),
+    ActionSpec::new("validate-all", 20),
+];
+
+static META: AgentMeta = AgentMeta {
+    name: "LVM-activate",
+    version: "1.0",
+    shortdesc: "This agent activates/deactivates logical volumes.",
+    longdesc: "This agent manages LVM activation/deactivation work for a given volume group, \
+               or one logical volume of it. It supports the access modes lvmlockd, system_id, \
+               clvmd and tagging (vg_access_mode).\n\
+               Option: OCF_CHECK_LEVEL\n\
+               Monitor depth 0 checks the device-mapper devices of the VG or LV (from sysfs, \
+               without running LVM commands). Depth 10 also reads one block from each active \
+               LV (direct I/O). Other depths are not supported.",
+    params: PARAMS,
+    actions: ACTIONS,
+    special: None,
+};
+
+/// What `validate` learned, for `start` to use without asking LVM again.
+#[derive(Debug)]
+pub struct Checked {
+    pub lvm: Lvm,
+    pub vg: VgInfo,
+    /// This host's system ID (system_id mode).
+    pub system_id: String,
+}
+
+#[derive(Debug)]
+pub struct LvmActivate {
+    pub vg: String,
+    pub lv: Option<String>,
+    /// The raw `vg_access_mode`, checked in `validate` so stop never fails
+    /// on it.
+    pub mode_raw: Option<String>,
+    pub shared: bool,
+    pub tag: String,
+    pub partial: bool,
+    pub degraded: bool,
+    pub majority_pvs: bool,
+    pub takeover: bool,
+    checked: RefCell<Option<Checked>>,
+}
+
+impl LvmActivate {
+    fn mode(&self) -> Option<AccessMode> {
+        self.mode_raw.as_deref().and_then(AccessMode::parse)
+    }
+
+    fn target(&self) -> String {
+        match &self.lv {
+            Some(lv) => format!("{}/{lv}", self.vg),
+            None => self.vg.clone(),
+        }
+    }
+
+    /// Everything start needs to hold, in the order the heartbeat agent
+    /// checks it, with lvm.conf problems reported as OCF_ERR_CONFIGURED.
+    pub fn check(&self, ctx: &Context) -> Result<Checked, Failure> {
+        let mode = match self.mode_raw.as_deref() {
+            None => {
+                return Err(Failure::configured(
+                    "required parameter 'vg_access_mode' is not set",
+                ))
+            }
+            Some(raw) => AccessMode::parse(raw).ok_or_else(|| {
+                Failure::configured(format!(
+                    "parameter 'vg_access_mode': '{raw}' is not one of {}",
+                    AccessMode::WORDS.join(", ")
+                ))
+            })?,
+        };
+        let lvm = Lvm::find(ctx)?;
+        let conf = lvm.config(ctx)?;
+        match mode {
+            AccessMode::Lvmlockd => {
+                if conf.get("global/use_lvmlockd").as_deref() != Some("1") {
+                    return Err(Failure::configured(
+                        "lvm.conf: global/use_lvmlockd must be 1 for vg_access_mode=lvmlockd",
+                    ));
+                }
+            }
+            AccessMode::Clvmd => {
+                if conf.get("global/use_lvmlockd").as_deref() == Some("1") {
+                    return Err(Failure::configured(
+                        "lvm.conf: global/use_lvmlockd must be 0 for vg_access_mode=clvmd",
+                    ));
+                }
+                if conf.get("global/locking_type").as_deref() != Some("3") {
+                    return Err(Failure::configured(
+                        "lvm.conf: global/locking_type must be 3 for vg_access_mode=clvmd",
+                    ));
+                }
+            }
+            AccessMode::SystemId => {
+                let source = conf
+                    .get("global/system_id_source")
+                    .unwrap_or_else(|| "none".into());
+                if source == "none" || source.is_empty() {
+                    return Err(Failure::configured(
+                        "lvm.conf: global/system_id_source is not set (none); vg_access_mode=system_id needs uname, machineid, lvmlocal or file",
+                    ));
+                }
+                if conf.list("activation/volume_list").is_some() {
+                    return Err(Failure::configured(
+                        "lvm.conf: activation/volume_list must not be set with vg_access_mode=system_id (it silently filters the activation)",
+                    ));
+                }
+            }
+            AccessMode::Tagging => lvm::check_volume_list(&conf, &self.vg, &self.tag)?,
+        }
+        let Some(vg) = lvm.vg_info(ctx, &self.vg)? else {
+            // Could be transient (iSCSI not logged in yet): generic.
+            return Err(Failure::generic(format!(
+                "volume group {} does not exist or is not visible on this node",
+                self.vg
+            )));
+        };
+        if vg.exported() {
+            return Err(Failure::generic(format!(
+                "volume group {} is exported (vgimport it first)",
+                self.vg
+            )));
+        }
+        if vg.partial() {
+            if !(self.partial || self.degraded) {
+                return Err(Failure::generic(format!(
+                    "volume group {} has {} missing PV(s); consider partial_activation=true",
+                    self.vg, vg.missing_pvs
+                )));
+            }
+            ocf::warn!(
+                "volume group {} has missing PVs; activating anyway as configured",
+                self.vg
+            );
+        }
+        let matches = match mode {
+            AccessMode::Lvmlockd => vg.lvmlockd(),
+            AccessMode::Clvmd => vg.clustered(),
+            AccessMode::SystemId => !vg.system_id.is_empty(),
+            AccessMode::Tagging => true,
+        };
+        if !matches {
+            return Err(Failure::configured(format!(
+                "vg_access_mode={} does not match volume group {} (lock type '{}', system ID '{}', clustered {})",
+                mode.name(),
+                self.vg,
+                vg.lock_type,
+                vg.system_id,
+                if vg.clustered() { "yes" } else { "no" }
+            )));
+        }
+        if vg.lvs.is_empty() {
+            return Err(Failure::configured(format!(
+                "volume group {} contains no logical volume",
+                self.vg
+            )));
+        }
+        if let Some(lv) = &self.lv {
+            if !vg.has_lv(lv) {
+                return Err(Failure::configured(format!(
+                    "logical volume {lv} is not in volume group {}",
+                    self.vg
+                )));
+            }
+        }
+        let mut system_id = String::new();
+        match mode {
+            AccessMode::SystemId => {
+                system_id = lvm.local_system_id(ctx)?;
+                if system_id.is_empty() {
+                    return Err(Failure::configured(
+                        "lvm.conf: global/system_id_source gives this host no system ID",
+                    ));
+                }
+            }
+            AccessMode::Lvmlockd => {
+                if !lvm::process_running("lvmlockd") {
+                    return Err(Failure::generic("lvmlockd is not running"));
+                }
+                if lvm::process_running("clvmd") {
+                    return Err(Failure::generic("clvmd is running next to lvmlockd"));
+                }
+            }
+            AccessMode::Clvmd => {
+                if !lvm::process_running("clvmd") {
+                    return Err(Failure::generic("clvmd is not running"));
+                }
+                if lvm::process_running("lvmlockd") {
+                    return Err(Failure::generic("lvmlockd is running next to clvmd"));
+                }
+            }
+            AccessMode::Tagging => {}
+        }
+        Ok(Checked { lvm, vg, system_id })
+    }
+
+    fn activation_args(&self, flag: &str) -> Vec<String> {
+        let mut args = vec!["lvchange".to_string(), flag.to_string()];
+        if self.partial {
+            args.extend(["--activationmode".into(), "partial".into()]);
+        } else if self.degraded {
+            args.extend(["--activationmode".into(), "degraded".into()]);
+        }
+        args
+    }
+
+    fn activate(
+        &self,
+        ctx: &Context,
+        lvm: &Lvm,
+        flag: &str,
+        extra: &[String],
+    ) -> Result<(), Failure> {
+        let mut args = self.activation_args(flag);
+        args.extend(extra.iter().cloned());
+        args.push(self.target());
+        lvm.run_ok(ctx, &format!("activating {}", self.target()), &args)?;
+        Ok(())
+    }
+
+    fn exclusive_flag(&self) -> &'static str {
+        if self.shared {
+            "-asy"
+        } else {
+            "-aey"
+        }
+    }
+
+    /// system_id mode: make the VG ours (taking it from another system ID,
+    /// logged), unless it is active here under that other owner.
+    fn claim_system_id(&self, ctx: &Context, c: &Checked) -> Result<(), Failure> {
+        let current = &c.vg.system_id;
+        if *current != c.system_id {
+            if !dm::vg_devices(&self.vg).is_empty() {
+                return Err(Failure::generic(format!(
+                    "{} belongs to system ID {current} but is active on this node; refusing to take it over",
+                    self.vg
+                )));
+            }
+            ocf::warn!(
+                "taking over {} from system ID {current} (ours: {})",
+                self.vg,
+                c.system_id
+            );
+            let mut args = vec![
+                "vgchange".to_string(),
+                "-y".into(),
+                "--config".into(),
+                format!("local/extra_system_ids=[\"{current}\"]"),
+                "--systemid".into(),
+                c.system_id.clone(),
+            ];
+            if self.majority_pvs {
+                args.push("--majoritypvs".into());
+            }
+            args.push(self.vg.clone());
+            c.lvm.run_ok(
+                ctx,
+                &format!("changing the system ID of {} to {}", self.vg, c.system_id),
+                &args,
+            )?;
+        }
+        // (Metadata cannot be written while PVs are missing.)
+        if c.vg.autoactivation && !c.vg.partial() {
+            ocf::info!("disabling autoactivation of {}", self.vg);
+            c.lvm.run_ok(
+                ctx,
+                "disabling autoactivation",
+                &["vgchange", "--setautoactivation", "n", &self.vg],
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl ResourceAgent for LvmActivate {
+    fn meta() -> &'static AgentMeta {
+        &META
+    }
+
+    fn configure(p: Params, _ctx: &Context) -> Result<Self, Failure> {
+        Ok(LvmActivate {
+            vg: p.str("vgname").unwrap_or_default().to_string(),
+            lv: p.str("lvname").map(str::to_string),
+            mode_raw: p.str("vg_access_mode").map(str::to_string),
+            shared: p.str("activation_mode") == Some("shared"),
+            tag: p.str("tag").unwrap_or("pacemaker").to_string(),
+            partial: p.bool("partial_activation"),
+            degraded: p.bool("degraded_activation"),
+            majority_pvs: p.bool("majority_pvs"),
+            takeover: p.bool("takeover"),
+            checked: RefCell::new(None),
+        })
+    }
+
+    fn validate(&self, ctx: &Context) -> Result<(), Failure> {
+        use ocf::Action;
+        match ctx.action {
+            Action::Start | Action::ValidateAll => {
+                let c = self.check(ctx)?;
+                *self.checked.borrow_mut() = Some(c);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn start(&self, ctx: &Context) -> OcfResult {
+        let c = match self.checked.borrow_mut().take() {
+            Some(c) => c,
+            None => self.check(ctx)?,
+        };
+        let lv = self.lv.as_deref();
+        let active = !dm::active_lvs(&self.vg, lv).is_empty();
+        match self.mode().expect("checked") {
+            AccessMode::SystemId => {
+                self.claim_system_id(ctx, &c)?;
+                if !active {
+                    self.activate(ctx, &c.lvm, "-ay", &[])?;
+                }
+            }
+            AccessMode::Tagging => {
+                lvm::claim_tag(&c.lvm, ctx, &c.vg, &self.tag, self.takeover)?;
+                if !active {
+                    self.activate(
+                        ctx,
+                        &c.lvm,
+                        "-ay",
+                        &["--config".into(), lvm::tag_override(&self.tag)],
+                    )?;
+                }
+            }
+            AccessMode::Lvmlockd => {
+                if !active {
+                    c.lvm.run_ok(
+                        ctx,
+                        &format!("starting the lockspace of {}", self.vg),
+                        &["vgchange", "--lockstart", &self.vg],
+                    )?;
+                    self.activate(ctx, &c.lvm, self.exclusive_flag(), &[])?;
+                }
+            }
+            AccessMode::Clvmd => {
+                if !active {
+                    self.activate(ctx, &c.lvm, self.exclusive_flag(), &[])?;
+                }
+            }
+        }
+        if active {
+            ocf::info!("{} is already active", self.target());
+        } else if !lvm::wait_active(ctx, &self.vg, lv) {
+            return Err(Failure::generic(format!(
+                "{}: failed to activate (no device-mapper device appeared)",
+                self.target()
+            )));
+        } else {
+            ocf::info!("{} activated", self.target());
+        }
+        lvm::mark_started(ctx, &self.target())?;
+        Ok(OcfStatus::Success)
+    }
+
+    fn stop(&self, ctx: &Context) -> OcfResult {
+        let lv = self.lv.as_deref();
+        let active = match lv {
+            Some(_) => dm::active_lvs(&self.vg, lv),
+            None => dm::vg_devices(&self.vg),
+        };
+        let mode = self.mode();
+        if active.is_empty() {
+            ocf::info!("{} is not active", self.target());
+            lvm::mark_stopped(ctx);
+            return Ok(OcfStatus::Success);
+        }
+        if mode.is_none() {
+            ocf::warn!(
+                "vg_access_mode is not valid; deactivating {} anyway",
+                self.target()
+            );
+        }
+        let lvm = Lvm::find(ctx)?;
+        let mut extra: Vec<String> = Vec::new();
+        match mode {
+            Some(AccessMode::Tagging) => {
+                extra = vec!["--config".into(), lvm::tag_override(&self.tag)];
+            }
+            Some(AccessMode::SystemId) => {
+                // A VG taken over by another system ID while active here
+                // is foreign: deactivating it writes no metadata, so let
+                // lvm see it.
+                if let Some(vg) = lvm.vg_info(ctx, &self.vg)? {
+                    let ours = lvm.local_system_id(ctx)?;
+                    if !vg.system_id.is_empty() && vg.system_id != ours {
+                        extra = vec![
+                            "--config".into(),
+                            format!("local/extra_system_ids=[\"{}\"]", vg.system_id),
+                        ];
+                    }
+                }
+            }
+            _ => {}
+        }
+        ocf::info!("deactivating {}", self.target());
+        lvm::deactivate(&lvm, ctx, &self.vg, lv, "lvchange", &extra)?;
+        let vg_idle = dm::vg_devices(&self.vg).is_empty();
+        match mode {
+            Some(AccessMode::Tagging) if vg_idle => {
+                lvm::release_tag(&lvm, ctx, &self.vg, &self.tag)?
+            }
+            Some(AccessMode::Lvmlockd) if vg_idle => {
+                lvm.run_ok(
+                    ctx,
+                    &format!("stopping the lockspace of {}", self.vg),
+                    &["vgchange", "--lockstop", &self.vg],
+                )?;
+            }
+            _ => {}
+        }
+        lvm::mark_stopped(ctx);
+        ocf::info!("{} deactivated", self.target());
+        Ok(OcfStatus::Success)
+    }
+
+    fn monitor(&self, ctx: &Context) -> OcfResult {
+        lvm::monitor(ctx, &self.vg, self.lv.as_deref())
+    }
+
+    fn validate_all(&self, _ctx: &Context) -> OcfResult {
+        Ok(OcfStatus::Success)
+    }
+}
