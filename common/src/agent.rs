@@ -25,6 +25,9 @@ use crate::params::Params;
 use crate::state::StateDir;
 use crate::status::{Failure, OcfResult, OcfStatus};
 
+/// The OCF provider directory the agents install into.
+pub const PROVIDER: &str = "heartbeat-rs";
+
 /// One kind of resource.
 pub trait ResourceAgent: Sized {
     /// What `meta-data` prints; also the list of implemented actions.
@@ -146,6 +149,12 @@ pub fn dispatch<A: ResourceAgent>(args: &[String], env: Env, tty: bool) -> Outco
     if cl.help {
         return Outcome {
             stdout: crate::cli::help(meta),
+            status: OcfStatus::Success,
+        };
+    }
+    if cl.man {
+        return Outcome {
+            stdout: crate::cli::man(meta, PROVIDER),
             status: OcfStatus::Success,
         };
     }

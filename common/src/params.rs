@@ -47,6 +47,14 @@ pub struct ParamSpec {
     /// An extra check for values a type cannot describe (a list of signals,
     /// a mode with modifiers); returns what is wrong.
     pub check: Option<ValueCheck>,
+    /// rgmanager: the attribute that names the resource
+    /// (`OCF_RESOURCE_INSTANCE=<type>:<value>`); at most one per agent.
+    pub primary: bool,
+    /// rgmanager: take the value from the parent resource's attribute of
+    /// this name (`"nfslock"`, or `"service%nfslock"` for a named parent type).
+    pub inherit: Option<&'static str>,
+    /// rgmanager: the value may change while the resource runs (`reconfig`).
+    pub reconfig: bool,
 }
 
 impl ParamSpec {
@@ -60,6 +68,9 @@ impl ParamSpec {
             shortdesc: "",
             longdesc: "",
             check: None,
+            primary: false,
+            inherit: None,
+            reconfig: false,
         }
     }
     pub const fn string(name: &'static str) -> ParamSpec {
@@ -96,6 +107,21 @@ impl ParamSpec {
     }
     pub const fn check(mut self, f: ValueCheck) -> ParamSpec {
         self.check = Some(f);
+        self
+    }
+    /// rgmanager `primary="1"`: the resource's name.
+    pub const fn primary(mut self) -> ParamSpec {
+        self.primary = true;
+        self
+    }
+    /// rgmanager `inherit="<attr>"`: the value comes from the parent.
+    pub const fn inherit(mut self, attr: &'static str) -> ParamSpec {
+        self.inherit = Some(attr);
+        self
+    }
+    /// rgmanager `reconfig="1"`: changeable at runtime through `reconfig`.
+    pub const fn reconfig(mut self) -> ParamSpec {
+        self.reconfig = true;
         self
     }
 
