@@ -354,9 +354,9 @@ fn missing_device_start_5_probe_7_stop_0_nothing_mounted() {
 }
 
 #[test]
-fn a_detached_loop_device_fails_start_and_mounts_nothing() {
+fn a_loop_device_without_medium_fails_start_and_mounts_nothing() {
     let fs = Fs::new("ext4");
-    fs.dev.as_ref().unwrap().detach();
+    fs.dev.as_ref().unwrap().remove_medium();
     let a = fs.agent("ext4");
     a.expect("start", rc::ERR_GENERIC)
         .stderr(contains("Couldn't mount device"));

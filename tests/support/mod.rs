@@ -192,8 +192,23 @@ impl LoopDevice {
     }
 
     /// Detach now (the device disappears) but keep the fixture for cleanup.
+    /// Only where no other test attaches loop devices meanwhile (the guest
+    /// runs its cases one at a time): a freed device number is reused.
     pub fn detach(&self) {
         let _ = Command::new("losetup").args(["-d", &self.device]).status();
+    }
+
+    /// Take the medium away while keeping the device ours: the image
+    /// shrinks to nothing and the loop device to size 0. (Detaching would
+    /// free the device number for a parallel test to reuse.)
+    pub fn remove_medium(&self) {
+        std::fs::File::options()
+            .write(true)
+            .open(&self.image)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        sh("losetup", &["-c", &self.device]);
     }
 }
 
