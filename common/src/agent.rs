@@ -97,7 +97,7 @@ fn unimplemented(action: &str) -> Failure {
 
 /// The usage line, listing the advertised actions.
 pub fn usage(meta: &AgentMeta) -> String {
-    let names: Vec<&str> = meta.actions.iter().map(|a| a.name).collect();
+    let names = meta.action_names();
     format!("usage: {} {{{}}}", meta.name, names.join("|"))
 }
 
@@ -105,6 +105,10 @@ pub fn usage(meta: &AgentMeta) -> String {
 fn advertised(meta: &AgentMeta, action: &Action) -> bool {
     match action {
         Action::Status => meta.action("status").is_some() || meta.action("monitor").is_some(),
+        // rgmanager agents may advertise either spelling
+        Action::ValidateAll => {
+            meta.action("validate-all").is_some() || meta.action("verify-all").is_some()
+        }
         Action::Other(_) => false,
         a => meta.action(a.name()).is_some(),
     }
@@ -126,6 +130,16 @@ pub fn map_invalid_env(ctx: &Context, failure: &Failure) -> OcfStatus {
 pub struct Outcome {
     pub stdout: String,
     pub status: OcfStatus,
+    /// The process exit code when it is not `status.code()`
+    /// (`--exit-codes=cmdline`).
+    pub exit: Option<i32>,
+}
+
+impl Outcome {
+    /// The process exit code.
+    pub fn code(&self) -> i32 {
+        self.exit.unwrap_or_else(|| self.status.code())
+    }
 }
 
 /// Run the agent for `args` (without the program name) in `env`.
@@ -134,6 +148,7 @@ pub fn dispatch<A: ResourceAgent>(args: &[String], env: Env, tty: bool) -> Outco
     let done = |status| Outcome {
         stdout: String::new(),
         status,
+        exit: None,
     };
     let cl = match crate::cli::parse(args).and_then(|cl| {
         crate::cli::check_names(meta, &cl.params)?;
@@ -150,12 +165,14 @@ pub fn dispatch<A: ResourceAgent>(args: &[String], env: Env, tty: bool) -> Outco
         return Outcome {
             stdout: crate::cli::help(meta),
             status: OcfStatus::Success,
+            exit: None,
         };
     }
     if cl.man {
         return Outcome {
             stdout: crate::cli::man(meta, PROVIDER),
             status: OcfStatus::Success,
+            exit: None,
         };
     }
     let mut env = env;
@@ -163,11 +180,17 @@ pub fn dispatch<A: ResourceAgent>(args: &[String], env: Env, tty: bool) -> Outco
         env.set(format!("OCF_RESKEY_{k}"), v);
     }
     let mut outcome = dispatch_action::<A>(&cl.args, env, tty);
+    let action = cl.args.first().map(String::as_str).unwrap_or("");
+    if cl.exit_codes != crate::cli::ExitCodes::Ocf {
+        outcome.exit = Some(cl.exit_codes.code(action, outcome.status));
+    }
     if cl.human() {
-        let action = cl.args.first().map(String::as_str).unwrap_or("");
-        outcome
-            .stdout
-            .push_str(&format!("{} {action}: {}\n", meta.name, outcome.status));
+        let mut line = format!("{} {action}: {}", meta.name, outcome.status);
+        if let Some(how) = cl.exit_codes.describe(action, outcome.status) {
+            line.push_str(&format!(", {how}"));
+        }
+        outcome.stdout.push_str(&line);
+        outcome.stdout.push('\n');
     }
     outcome
 }
@@ -177,6 +200,7 @@ fn dispatch_action<A: ResourceAgent>(args: &[String], env: Env, tty: bool) -> Ou
     let done = |status| Outcome {
         stdout: String::new(),
         status,
+        exit: None,
     };
     let action = match Action::parse(args) {
         Ok(a) => a,
@@ -196,23 +220,26 @@ fn dispatch_action<A: ResourceAgent>(args: &[String], env: Env, tty: bool) -> Ou
             return Outcome {
                 stdout: meta.render(),
                 status: OcfStatus::Success,
+                exit: None,
             }
         }
         Action::Usage => {
             return Outcome {
                 stdout: format!("{}\n", usage(meta)),
                 status: OcfStatus::Success,
+                exit: None,
             }
         }
         Action::Methods => {
             let mut s = String::new();
-            for a in meta.actions {
-                s.push_str(a.name);
+            for name in meta.action_names() {
+                s.push_str(name);
                 s.push('\n');
             }
             return Outcome {
                 stdout: s,
                 status: OcfStatus::Success,
+                exit: None,
             };
         }
         _ => {}
@@ -246,11 +273,15 @@ fn init_logger(meta: &AgentMeta, env: &Env, instance: Option<&str>, tty: bool) -
 
 fn run_action<A: ResourceAgent>(action: Action, env: Env, meta: &AgentMeta) -> OcfResult {
     let mut ctx = Context::from_env(action, meta.name, env)?;
+    let depth = ctx.check_level;
     ctx.default_timeout = match &ctx.action {
         Action::Status => meta
-            .default_timeout("status")
-            .or(meta.default_timeout("monitor")),
-        a => meta.default_timeout(a.name()),
+            .default_timeout_at("status", depth)
+            .or(meta.default_timeout_at("monitor", depth)),
+        Action::ValidateAll => meta
+            .default_timeout("validate-all")
+            .or(meta.default_timeout("verify-all")),
+        a => meta.default_timeout_at(a.name(), depth),
     };
     let params = Params::parse(meta.params, &ctx.env)?;
     let agent = A::configure(params, &ctx)?;
@@ -345,7 +376,7 @@ pub fn main<A: ResourceAgent>() -> ! {
         let _ = out.write_all(outcome.stdout.as_bytes());
         let _ = out.flush();
     }
-    std::process::exit(outcome.status.code())
+    std::process::exit(outcome.code())
 }
 
 #[cfg(test)]
@@ -592,6 +623,45 @@ mod tests {
         assert!(help
             .stdout
             .contains("size                   a number (integer, default \"1\")"));
+    }
+
+    #[test]
+    fn cmdline_exit_codes_for_primecluster() {
+        let c = Case::new("cmdline");
+        let run = |args: &[&str]| {
+            let mut v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+            v.push("--exit-codes=cmdline".into());
+            let env = Env::from_pairs([
+                ("HA_RSCTMP", c.dir.join("rsc")),
+                ("OCF_RESKEY_path", c.dir.join("res")),
+                ("HA_LOGFACILITY", "none".into()),
+            ]);
+            dispatch::<FileResource>(&v, env, false)
+        };
+        let off = run(&["monitor"]);
+        assert_eq!((off.status, off.code()), (OcfStatus::NotRunning, 1));
+        assert_eq!(run(&["status"]).code(), 1);
+        assert_eq!(run(&["start"]).code(), 0);
+        let on = run(&["monitor"]);
+        assert_eq!((on.status, on.code()), (OcfStatus::Success, 0));
+        assert_eq!(run(&["stop"]).code(), 0);
+        // a failed check is "faulted"; other actions keep their OCF code
+        let bad = run(&["monitor", "-o", "size=big"]);
+        assert_eq!((bad.status, bad.code()), (OcfStatus::ErrConfigured, 2));
+        assert!(bad
+            .stdout
+            .contains("OCF_ERR_CONFIGURED (6), Cmdline exit 2 (faulted)"));
+        assert_eq!(run(&["start", "-o", "size=big"]).code(), 6);
+        // without the flag nothing changes
+        let plain = dispatch::<FileResource>(
+            &["monitor".into()],
+            Env::from_pairs([
+                ("HA_RSCTMP", c.dir.join("rsc")),
+                ("OCF_RESKEY_path", c.dir.join("res")),
+            ]),
+            false,
+        );
+        assert_eq!((plain.exit, plain.code()), (None, 7));
     }
 
     #[test]

@@ -11,8 +11,69 @@
 //! result is printed by name (`Filesystem monitor: OCF_NOT_RUNNING (7)`).
 //! The exit code is the OCF code either way. Cluster managers never pass
 //! these options, so their calls are untouched.
+//!
+//! `--exit-codes=cmdline` gives the exit code the meaning PRIMECLUSTER's
+//! Cmdline resources expect from their check command (see [`ExitCodes`]).
 
 use crate::meta::AgentMeta;
+
+/// What the process exit code means.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ExitCodes {
+    /// The OCF exit code (the default).
+    #[default]
+    Ocf,
+    /// `--exit-codes=cmdline`: PRIMECLUSTER Cmdline resources. Their check
+    /// command answers 0 = online, 1 = offline; with the resource flag
+    /// `ALLEXITCODES=yes` also 2 = faulted. `monitor`/`status`: running
+    /// (OCF 0, 8, 190, 191) → 0, not running (OCF 7) → 1, any failure
+    /// (1-6, 9) → 2 ([`CMDLINE_FAULTED`]), which RMS reads as faulted with
+    /// `ALLEXITCODES=yes` and as offline without. Every other action keeps
+    /// its OCF code: 0 is success, anything else a failure, which is what
+    /// Cmdline start and stop commands mean.
+    Cmdline,
+}
+
+/// The Cmdline check exit code for a failed monitor: "faulted".
+pub const CMDLINE_FAULTED: i32 = 2;
+
+impl ExitCodes {
+    fn parse(v: &str) -> Result<ExitCodes, String> {
+        match v {
+            "ocf" => Ok(ExitCodes::Ocf),
+            "cmdline" => Ok(ExitCodes::Cmdline),
+            _ => Err(format!("--exit-codes: '{v}' is not ocf or cmdline")),
+        }
+    }
+
+    /// The process exit code for `status` answering `action` (by its name
+    /// as given on the command line).
+    pub fn code(self, action: &str, status: crate::OcfStatus) -> i32 {
+        use crate::OcfStatus as S;
+        match self {
+            ExitCodes::Cmdline if matches!(action, "monitor" | "status") => match status {
+                S::Success | S::RunningPromoted | S::Degraded | S::DegradedPromoted => 0,
+                S::NotRunning => 1,
+                _ => CMDLINE_FAULTED,
+            },
+            _ => status.code(),
+        }
+    }
+
+    /// How the code reads, for the human result line.
+    pub fn describe(self, action: &str, status: crate::OcfStatus) -> Option<String> {
+        if self != ExitCodes::Cmdline || !matches!(action, "monitor" | "status") {
+            return None;
+        }
+        let code = self.code(action, status);
+        let word = match code {
+            0 => "online",
+            1 => "offline",
+            _ => "faulted",
+        };
+        Some(format!("Cmdline exit {code} ({word})"))
+    }
+}
 
 /// The command line, split into the action's arguments and parameters.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -24,6 +85,8 @@ pub struct CommandLine {
     pub help: bool,
     /// `--man`: print the manual page (roff), for packaging.
     pub man: bool,
+    /// `--exit-codes=ocf|cmdline`.
+    pub exit_codes: ExitCodes,
 }
 
 impl CommandLine {
@@ -57,6 +120,13 @@ pub fn parse(args: &[String]) -> Result<CommandLine, String> {
                 cl.params.push(split_pair(pair)?);
             }
             s if s.starts_with("--param=") => cl.params.push(split_pair(&s["--param=".len()..])?),
+            "--exit-codes" => {
+                let v = it.next().ok_or("--exit-codes needs ocf or cmdline")?;
+                cl.exit_codes = ExitCodes::parse(v)?;
+            }
+            s if s.starts_with("--exit-codes=") => {
+                cl.exit_codes = ExitCodes::parse(&s["--exit-codes=".len()..])?
+            }
             s if s.starts_with("-o") && s.len() > 2 => cl.params.push(split_pair(&s[2..])?),
             _ => cl.args.push(a.clone()),
         }
@@ -65,12 +135,15 @@ pub fn parse(args: &[String]) -> Result<CommandLine, String> {
 }
 
 /// Check the names against the agent's parameters (`CRM_meta_*` and
-/// `RGMANAGER_meta_*` pass too, for trying timeouts and intervals).
+/// `RGMANAGER_meta_*` pass too, for trying timeouts and intervals, and
+/// `OCF_CHECK_LEVEL`, the monitor depth, for callers such as PRIMECLUSTER
+/// Cmdline resources that run a command line and set no environment).
 pub fn check_names(meta: &AgentMeta, params: &[(String, String)]) -> Result<(), String> {
     for (k, _) in params {
         let known = meta.params.iter().any(|p| p.name == k)
             || k.starts_with("CRM_meta_")
-            || k.starts_with("RGMANAGER_meta_");
+            || k.starts_with("RGMANAGER_meta_")
+            || k == "OCF_CHECK_LEVEL";
         if !known {
             return Err(format!("{} has no parameter '{k}' (see --help)", meta.name));
         }
@@ -82,11 +155,13 @@ pub fn check_names(meta: &AgentMeta, params: &[(String, String)]) -> Result<(), 
 pub fn help(meta: &AgentMeta) -> String {
     let mut s = format!("{} - {}\n\n", meta.name, meta.shortdesc);
     s.push_str(&format!(
-        "usage: {0} ACTION [-o NAME=VALUE ...]\n       {0} --help\n\n",
+        "usage: {0} ACTION [-o NAME=VALUE ...] [--exit-codes=ocf|cmdline]\n       {0} --help\n\n",
         meta.name
     ));
     s.push_str("Parameters come from OCF_RESKEY_<name> or -o/--param name=value.\n");
-    s.push_str("The exit code is the OCF exit code.\n\nActions:\n");
+    s.push_str("The exit code is the OCF exit code; with --exit-codes=cmdline, monitor and\n");
+    s.push_str("status exit 0 running, 1 not running, 2 failed (PRIMECLUSTER Cmdline).\n");
+    s.push_str("\nActions:\n");
     for a in meta.actions {
         let mut line = format!("  {:<14} timeout {}s", a.name, a.timeout);
         if let Some(i) = a.interval {
@@ -101,6 +176,9 @@ pub fn help(meta: &AgentMeta) -> String {
     s.push_str("\nParameters:\n");
     for p in meta.params {
         let mut attrs = vec![p.ty.content_type().to_string()];
+        if p.primary {
+            attrs.push("primary".into());
+        }
         if p.required {
             attrs.push("required".into());
         }
@@ -275,5 +353,38 @@ mod tests {
             .contains("not name=value"));
         assert!(parse(&v(&["start", "-o", "a b=1"])).is_err());
         assert!(parse(&v(&["--help"])).unwrap().help);
+    }
+
+    #[test]
+    fn exit_codes_for_primecluster_cmdline() {
+        use crate::OcfStatus as S;
+        let cl = parse(&v(&["monitor", "--exit-codes=cmdline", "-o", "a=1"])).unwrap();
+        assert_eq!(cl.exit_codes, ExitCodes::Cmdline);
+        assert_eq!(cl.args, v(&["monitor"]));
+        let cl = parse(&v(&["--exit-codes", "cmdline", "status"])).unwrap();
+        assert_eq!(cl.exit_codes, ExitCodes::Cmdline);
+        assert!(!cl.human(), "the flag alone is not a human run");
+        assert_eq!(parse(&v(&["start"])).unwrap().exit_codes, ExitCodes::Ocf);
+        assert!(parse(&v(&["start", "--exit-codes=lsb"])).is_err());
+        assert!(parse(&v(&["start", "--exit-codes"])).is_err());
+
+        let c = ExitCodes::Cmdline;
+        for action in ["monitor", "status"] {
+            assert_eq!(c.code(action, S::Success), 0);
+            assert_eq!(c.code(action, S::NotRunning), 1);
+            for failed in [S::ErrGeneric, S::ErrArgs, S::ErrInstalled, S::ErrConfigured] {
+                assert_eq!(c.code(action, failed), CMDLINE_FAULTED);
+            }
+            assert_eq!(c.code(action, S::Degraded), 0);
+        }
+        assert_eq!(c.code("start", S::Success), 0);
+        assert_eq!(c.code("stop", S::ErrGeneric), 1);
+        assert_eq!(c.code("start", S::ErrConfigured), 6);
+        assert_eq!(ExitCodes::Ocf.code("monitor", S::NotRunning), 7);
+        assert_eq!(
+            c.describe("monitor", S::NotRunning).as_deref(),
+            Some("Cmdline exit 1 (offline)")
+        );
+        assert_eq!(c.describe("start", S::Success), None);
     }
 }

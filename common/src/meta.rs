@@ -3,8 +3,19 @@
 //! Rendered with quick-xml from the same [`ParamSpec`] table the parser uses,
 //! in the OCF 1.0 form that `ocf-tester` validates against `ra-api-1.dtd`
 //! (`xmllint --valid`), which is also what `crm_resource --show-metadata` and
-//! `pcs resource describe` read. rgmanager's `<special tag="rgmanager">` block
-//! has a place here too, for the rgmanager personas.
+//! `pcs resource describe` read.
+//!
+//! rgmanager personas (`fs`, `lvm`, `vm` in place of `fs.sh`, ...) print the
+//! rgmanager dialect of the same document (`ra-api-1-modified.dtd`): an agent
+//! whose meta-data carries a `<special tag="rgmanager">` block declares that
+//! DTD, and its parameters may carry rgmanager's `primary`, `inherit` and
+//! `reconfig` attributes ([`ParamSpec::primary`], [`ParamSpec::inherit`],
+//! [`ParamSpec::reconfig`]). rgmanager reads these at start-up: the primary
+//! attribute names the resource, `<attributes maxinstances=.../>` and
+//! `<child type=... start=... stop=.../>` order it among its children, and
+//! the `status` actions' depths and intervals are its status schedule.
+//! Nothing of this is printed for the OCF agents, whose output stays valid
+//! against `ra-api-1.dtd`.
 
 use std::io::Cursor;
 use std::time::Duration;
@@ -58,12 +69,40 @@ pub struct SpecialElement {
     pub attrs: &'static [(&'static str, &'static str)],
 }
 
+impl SpecialElement {
+    pub const fn new(
+        element: &'static str,
+        attrs: &'static [(&'static str, &'static str)],
+    ) -> SpecialElement {
+        SpecialElement { element, attrs }
+    }
+}
+
 /// `<special tag="...">`: a caller-specific block (rgmanager's).
 #[derive(Clone, Copy, Debug)]
 pub struct Special {
     pub tag: &'static str,
     pub children: &'static [SpecialElement],
 }
+
+impl Special {
+    /// The tag rgmanager reads.
+    pub const RGMANAGER: &'static str = "rgmanager";
+
+    /// `<special tag="rgmanager">` holding `children` in order
+    /// (`attributes` first, then the `child` elements, as the DTD wants).
+    pub const fn rgmanager(children: &'static [SpecialElement]) -> Special {
+        Special {
+            tag: Special::RGMANAGER,
+            children,
+        }
+    }
+}
+
+/// The DTD of the OCF 1.0 meta-data (what ocf-tester validates against).
+pub const OCF_DTD: &str = "ra-api-1.dtd";
+/// The DTD of rgmanager's dialect (`/usr/share/cluster/ra-api-1-modified.dtd`).
+pub const RGMANAGER_DTD: &str = "ra-api-1-modified.dtd";
 
 /// Everything `meta-data` prints.
 #[derive(Clone, Copy, Debug)]
@@ -89,6 +128,49 @@ impl AgentMeta {
             .map(|a| Duration::from_secs(u64::from(a.timeout)))
     }
 
+    /// The advertised default timeout of an action at a check depth: the
+    /// entry of that depth (no `depth` counts as 0) when the action is
+    /// advertised once per depth, as rgmanager agents do for `status`,
+    /// else the first entry of that name.
+    pub fn default_timeout_at(&self, name: &str, depth: u32) -> Option<Duration> {
+        self.actions
+            .iter()
+            .find(|a| a.name == name && a.depth.unwrap_or(0) == depth)
+            .or_else(|| self.action(name))
+            .map(|a| Duration::from_secs(u64::from(a.timeout)))
+    }
+
+    /// The advertised action names, each once, in order (an action may be
+    /// advertised once per depth).
+    pub fn action_names(&self) -> Vec<&'static str> {
+        let mut names: Vec<&'static str> = Vec::new();
+        for a in self.actions {
+            if !names.contains(&a.name) {
+                names.push(a.name);
+            }
+        }
+        names
+    }
+
+    /// Whether this is rgmanager's dialect (a `<special tag="rgmanager">`).
+    pub fn is_rgmanager(&self) -> bool {
+        self.special.is_some_and(|s| s.tag == Special::RGMANAGER)
+    }
+
+    /// The DTD the document declares.
+    pub fn dtd(&self) -> &'static str {
+        if self.is_rgmanager() {
+            RGMANAGER_DTD
+        } else {
+            OCF_DTD
+        }
+    }
+
+    /// The primary parameter (rgmanager), if one is declared.
+    pub fn primary_param(&self) -> Option<&ParamSpec> {
+        self.params.iter().find(|p| p.primary)
+    }
+
     /// The meta-data document.
     pub fn render(&self) -> String {
         let mut w = Writer::new_with_indent(Cursor::new(Vec::new()), b' ', 2);
@@ -102,9 +184,8 @@ impl AgentMeta {
 
     fn write(&self, w: &mut Writer<Cursor<Vec<u8>>>) -> std::io::Result<()> {
         w.write_event(Event::Decl(BytesDecl::new("1.0", None, None)))?;
-        w.write_event(Event::DocType(BytesText::from_escaped(
-            "resource-agent SYSTEM \"ra-api-1.dtd\"",
-        )))?;
+        let doctype = format!("resource-agent SYSTEM \"{}\"", self.dtd());
+        w.write_event(Event::DocType(BytesText::from_escaped(doctype)))?;
         w.create_element("resource-agent")
             .with_attribute(("name", self.name))
             .with_attribute(("version", self.version))
@@ -154,11 +235,20 @@ fn write_param(w: &mut Writer<Cursor<Vec<u8>>>, p: &ParamSpec) -> std::io::Resul
     let mut el = w
         .create_element("parameter")
         .with_attribute(("name", p.name));
+    if p.primary {
+        el = el.with_attribute(("primary", "1"));
+    }
     if p.required {
         el = el.with_attribute(("required", "1"));
     }
+    if let Some(parent) = p.inherit {
+        el = el.with_attribute(("inherit", parent));
+    }
     if p.unique {
         el = el.with_attribute(("unique", "1"));
+    }
+    if p.reconfig {
+        el = el.with_attribute(("reconfig", "1"));
     }
     el.write_inner_content(|w| {
         desc(
@@ -265,5 +355,80 @@ mod tests {
         let xml = meta.render();
         assert!(xml.contains("<special tag=\"rgmanager\">"));
         assert!(xml.contains("<child type=\"fs\" start=\"1\" stop=\"3\"/>"));
+        assert!(xml.contains("<!DOCTYPE resource-agent SYSTEM \"ra-api-1-modified.dtd\">"));
+    }
+
+    static RGM_PARAMS: &[ParamSpec] = &[
+        ParamSpec::string("name").primary().short("name"),
+        ParamSpec::string("mountpoint")
+            .required()
+            .unique()
+            .reconfig()
+            .short("mount point"),
+        ParamSpec::boolean("nfslock")
+            .inherit("service%nfslock")
+            .short("nfs locks"),
+    ];
+    static RGM_ACTIONS: &[ActionSpec] = &[
+        ActionSpec::new("start", 900),
+        ActionSpec::new("status", 10).interval(60),
+        ActionSpec::new("status", 30).interval(30).depth(10),
+        ActionSpec::new("status", 31).interval(60).depth(20),
+        ActionSpec::new("verify-all", 5),
+    ];
+    static RGM_SPECIAL: &[SpecialElement] = &[
+        SpecialElement::new("attributes", &[("maxinstances", "1")]),
+        SpecialElement::new(
+            "child",
+            &[("type", "nfsexport"), ("start", "3"), ("stop", "1")],
+        ),
+    ];
+    static RGM: AgentMeta = AgentMeta {
+        name: "fs",
+        version: "rgmanager 2.0",
+        shortdesc: "fs",
+        longdesc: "fs",
+        params: RGM_PARAMS,
+        actions: RGM_ACTIONS,
+        special: Some(Special::rgmanager(RGM_SPECIAL)),
+    };
+
+    #[test]
+    fn rgmanager_dialect() {
+        assert!(RGM.is_rgmanager() && !META.is_rgmanager());
+        assert_eq!(META.dtd(), OCF_DTD);
+        assert_eq!(RGM.primary_param().map(|p| p.name), Some("name"));
+        assert!(META.primary_param().is_none());
+        let xml = RGM.render();
+        assert!(xml.contains("<resource-agent name=\"fs\" version=\"rgmanager 2.0\">"));
+        assert!(xml.contains("<parameter name=\"name\" primary=\"1\">"));
+        assert!(xml.contains(
+            "<parameter name=\"mountpoint\" required=\"1\" unique=\"1\" reconfig=\"1\">"
+        ));
+        assert!(xml.contains("<parameter name=\"nfslock\" inherit=\"service%nfslock\">"));
+        assert!(
+            xml.contains("<action name=\"status\" depth=\"10\" timeout=\"30s\" interval=\"30s\"/>")
+        );
+        let attrs = xml.find("<attributes maxinstances=\"1\"/>").unwrap();
+        let child = xml.find("<child type=\"nfsexport\"").unwrap();
+        assert!(attrs < child);
+        // OCF agents are untouched
+        let ocf = META.render();
+        assert!(!ocf.contains("primary") && !ocf.contains("inherit") && !ocf.contains("reconfig"));
+    }
+
+    #[test]
+    fn timeouts_by_depth_and_names_once() {
+        let secs = |d| RGM.default_timeout_at("status", d).map(|t| t.as_secs());
+        assert_eq!(secs(0), Some(10));
+        assert_eq!(secs(10), Some(30));
+        assert_eq!(secs(20), Some(31));
+        assert_eq!(secs(5), Some(10), "unknown depth: the first entry");
+        assert_eq!(
+            RGM.default_timeout_at("start", 20).map(|t| t.as_secs()),
+            Some(900)
+        );
+        assert_eq!(RGM.default_timeout_at("stop", 0), None);
+        assert_eq!(RGM.action_names(), vec!["start", "status", "verify-all"]);
     }
 }

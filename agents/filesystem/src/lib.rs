@@ -210,6 +210,119 @@ pub struct Filesystem {
     block: bool,
 }
 
+/// The settings of one resource, for callers that build a [`Filesystem`]
+/// from something other than its own `OCF_RESKEY_*` parameters (the
+/// rgmanager `fs` persona). Field meanings and [`Default`] values are those
+/// of the parameters of the same names; `fstype` may be empty (mount
+/// detects the type, nothing checks it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub device: String,
+    pub directory: String,
+    pub fstype: String,
+    /// Comma separated, as the `options` parameter.
+    pub options: String,
+    pub statusfile_prefix: String,
+    /// `auto`, `force` or `no`.
+    pub run_fsck: String,
+    pub fast_stop: bool,
+    pub force_clones: bool,
+    pub force_unmount: ForceUnmount,
+    pub term_signals: String,
+    pub kill_signals: String,
+    /// Seconds, decimals allowed.
+    pub signal_delay: String,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            device: String::new(),
+            directory: String::new(),
+            fstype: String::new(),
+            options: String::new(),
+            statusfile_prefix: ".Filesystem_status/".into(),
+            run_fsck: "auto".into(),
+            fast_stop: false,
+            force_clones: false,
+            force_unmount: ForceUnmount::Kill,
+            term_signals: "TERM".into(),
+            kill_signals: "KILL".into(),
+            signal_delay: "1".into(),
+        }
+    }
+}
+
+impl Filesystem {
+    /// A resource from `c`, checked as `configure` checks the parameters
+    /// (`OCF_ERR_CONFIGURED` naming what is wrong).
+    pub fn new(c: &Config) -> Result<Filesystem, Failure> {
+        if c.device.trim().is_empty() {
+            return Err(Failure::configured(
+                "required parameter 'device' is not set",
+            ));
+        }
+        if !["auto", "force", "no"].contains(&c.run_fsck.as_str()) {
+            return Err(Failure::configured(format!(
+                "run_fsck: '{}' is not one of auto, force, no",
+                c.run_fsck
+            )));
+        }
+        let options: Vec<String> = c
+            .options
+            .split(',')
+            .map(|o| o.trim().to_string())
+            .filter(|o| !o.is_empty())
+            .collect();
+        let device = Device::parse(&c.device);
+        let signals = |name: &str, v: &str| {
+            holders::parse_signals(v).map_err(|e| Failure::configured(format!("{name}: {e}")))
+        };
+        Ok(Filesystem {
+            block: device::is_block_resource(&device, &c.fstype, &options),
+            directory: mount_point(&c.directory)?,
+            statusfile_prefix: c.statusfile_prefix.clone(),
+            run_fsck: c.run_fsck.clone(),
+            force_clones: c.force_clones,
+            fast_stop: c.fast_stop,
+            force_unmount: c.force_unmount,
+            term_signals: signals("term_signals", &c.term_signals)?,
+            kill_signals: signals("kill_signals", &c.kill_signals)?,
+            signal_delay: parse_delay(&c.signal_delay)
+                .map_err(|e| Failure::configured(format!("signal_delay: {e}")))?,
+            device,
+            fstype: c.fstype.clone(),
+            options,
+        })
+    }
+
+    /// The mount point, as the kernel shows it.
+    pub fn directory(&self) -> &Path {
+        &self.directory
+    }
+
+    /// The device, parsed.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The mount options, split.
+    pub fn options(&self) -> &[String] {
+        &self.options
+    }
+
+    /// Whether the resource lives on a local block device.
+    pub fn is_block(&self) -> bool {
+        self.block
+    }
+
+    /// Whether this filesystem (not another one) is mounted at the mount
+    /// point now.
+    pub fn is_mounted(&self) -> Result<bool, Failure> {
+        Ok(matches!(self.state()?, State::Mounted(_)))
+    }
+}
+
 /// The mount point as the kernel will show it: trailing slashes removed and
 /// the parent directory resolved (the last component is not followed, so a
 /// dead NFS mount at the mount point itself cannot block us), unless the
@@ -244,15 +357,6 @@ impl ResourceAgent for Filesystem {
     }
 
     fn configure(p: Params, ctx: &Context) -> Result<Self, Failure> {
-        let fstype = p.str("fstype").unwrap_or_default().to_string();
-        let options: Vec<String> = p
-            .str("options")
-            .unwrap_or_default()
-            .split(',')
-            .map(|o| o.trim().to_string())
-            .filter(|o| !o.is_empty())
-            .collect();
-        let device = Device::parse(p.str("device").unwrap_or_default());
         let force_unmount = match p.str("force_unmount") {
             Some("safe") => ForceUnmount::Safe,
             Some(v) if ocf::is_true(v) => ForceUnmount::Kill,
@@ -264,24 +368,20 @@ impl ResourceAgent for Filesystem {
                 ctx.check_level
             )));
         }
-        let signals = |name: &str| {
-            holders::parse_signals(p.str(name).unwrap_or_default()).map_err(Failure::configured)
-        };
-        Ok(Filesystem {
-            block: device::is_block_resource(&device, &fstype, &options),
-            directory: mount_point(p.str("directory").unwrap_or_default())?,
-            statusfile_prefix: p.str("statusfile_prefix").unwrap_or_default().to_string(),
+        let text = |name: &str| p.str(name).unwrap_or_default().to_string();
+        Filesystem::new(&Config {
+            device: text("device"),
+            directory: text("directory"),
+            fstype: text("fstype"),
+            options: text("options"),
+            statusfile_prefix: text("statusfile_prefix"),
             run_fsck: p.str("run_fsck").unwrap_or("auto").to_string(),
-            force_clones: p.bool("force_clones"),
             fast_stop: p.bool("fast_stop"),
+            force_clones: p.bool("force_clones"),
             force_unmount,
-            term_signals: signals("term_signals")?,
-            kill_signals: signals("kill_signals")?,
-            signal_delay: parse_delay(p.str("signal_delay").unwrap_or("1"))
-                .map_err(Failure::configured)?,
-            device,
-            fstype,
-            options,
+            term_signals: text("term_signals"),
+            kill_signals: text("kill_signals"),
+            signal_delay: p.str("signal_delay").unwrap_or("1").to_string(),
         })
     }
 

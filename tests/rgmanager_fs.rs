@@ -1,0 +1,595 @@
+//! The rgmanager `fs` persona, run exactly as rgmanager runs fs.sh.
+//!
+//! rgmanager's `build_env` (restree.c) gives the agent nothing but OCF
+//! variables: no PATH, no LANG, `OCF_ROOT=/usr/share/cluster`,
+//! `OCF_RESOURCE_TYPE=fs`, `OCF_RESOURCE_INSTANCE=fs:<name>`,
+//! `OCF_CHECK_LEVEL` (the status depth), `OCF_RESKEY_<attr>` for every
+//! attribute, `OCF_RESKEY_RGMANAGER_meta_refcnt` and (RHEL6)
+//! `OCF_RESKEY_RGMANAGER_meta_timeout` in seconds. Every run here starts from
+//! `env_clear` and that list only.
+//!
+//! Each test makes its own loop-backed ext4 under a fresh directory in
+//! /var/tmp; the fixtures unmount and detach in `Drop`, also when an
+//! assertion fails.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use predicates::str::contains;
+use quick_xml::events::Event;
+use support::{is_mounted, rc, Agent, LoopDevice};
+
+const BIN: &str = env!("CARGO_BIN_EXE_fs");
+
+/// A loop-backed ext4 and the rgmanager `fs` resource for it.
+struct Fs {
+    dir: tempfile::TempDir,
+    dev: Option<LoopDevice>,
+    mnt: PathBuf,
+    name: String,
+}
+
+impl Fs {
+    fn new(tag: &str) -> Fs {
+        let dir = support::tempdir("rgm-fs");
+        let dev = LoopDevice::new(dir.path(), 64, "ext4");
+        Fs {
+            mnt: dir.path().join("mnt"),
+            name: format!("{tag}{}", std::process::id()),
+            dir,
+            dev: Some(dev),
+        }
+    }
+
+    fn device(&self) -> &str {
+        &self.dev.as_ref().unwrap().device
+    }
+
+    /// The agent with exactly rgmanager's environment.
+    fn agent(&self) -> Agent {
+        rgmanager(&self.name)
+            .param("mountpoint", &self.mnt)
+            .param("device", self.device())
+            .param("fstype", "ext4")
+    }
+}
+
+impl Drop for Fs {
+    fn drop(&mut self) {
+        support::unmount_tree(&self.mnt);
+        self.dev.take();
+    }
+}
+
+/// What rgmanager passes for resource `fs:<name>` (before the resource's
+/// other attributes): only OCF variables.
+fn rgmanager(name: &str) -> Agent {
+    Agent::new(BIN, Path::new("/nonexistent"))
+        .unset("HA_RSCTMP")
+        .unset("HA_LOGFACILITY")
+        .env("OCF_ROOT", "/usr/share/cluster")
+        .env("OCF_RA_VERSION_MAJOR", "1")
+        .env("OCF_RA_VERSION_MINOR", "0")
+        .env("OCF_RESOURCE_TYPE", "fs")
+        .env("OCF_RESOURCE_INSTANCE", format!("fs:{name}"))
+        .env("OCF_CHECK_LEVEL", "0")
+        .env("OCF_RESKEY_RGMANAGER_meta_refcnt", "0")
+        .env("OCF_RESKEY_RGMANAGER_meta_timeout", "20")
+        .param("name", name)
+}
+
+/// Every variable of the run is an OCF one: the harness adds nothing.
+fn assert_only_ocf(a: &Agent) {
+    let cmd = a.command(&["status"]);
+    let names: Vec<String> = cmd
+        .get_envs()
+        .map(|(k, _)| k.to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.iter().all(|k| k.starts_with("OCF_")),
+        "not an rgmanager environment: {names:?}"
+    );
+    assert!(!names.iter().any(|k| k == "PATH" || k == "LANG"));
+}
+
+fn depth(a: &Agent, level: u32) -> Agent {
+    a.clone().env("OCF_CHECK_LEVEL", level.to_string())
+}
+
+/// A process with its cwd in `dir`; killed on drop if still alive.
+struct Holder(Child);
+
+impl Holder {
+    fn new(dir: &Path) -> Holder {
+        let child = Command::new("sleep")
+            .arg("300")
+            .current_dir(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn holder");
+        std::thread::sleep(Duration::from_millis(100));
+        Holder(child)
+    }
+    fn is_dead(&mut self) -> bool {
+        for _ in 0..50 {
+            if self.0.try_wait().unwrap().is_some() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn status_files(mnt: &Path) -> usize {
+    std::fs::read_dir(mnt.join(".Filesystem_status"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn lifecycle_with_every_status_depth() {
+    let fs = Fs::new("life");
+    let a = fs.agent();
+    assert_only_ocf(&a);
+    a.expect("status", rc::NOT_RUNNING);
+    a.expect("start", rc::SUCCESS);
+    assert!(is_mounted(&fs.mnt));
+    a.expect("start", rc::SUCCESS);
+    for level in [0, 10, 20] {
+        depth(&a, level).expect("status", rc::SUCCESS);
+        depth(&a, level).expect("monitor", rc::SUCCESS);
+    }
+    assert_eq!(status_files(&fs.mnt), 1, "depth 20 wrote its status file");
+    // rgmanager stops at depth 0: the status file goes anyway
+    a.expect("stop", rc::SUCCESS);
+    assert!(!is_mounted(&fs.mnt));
+    a.expect("stop", rc::SUCCESS);
+    a.expect("status", rc::NOT_RUNNING);
+    depth(&a, 20).expect("status", rc::NOT_RUNNING);
+    a.expect("start", rc::SUCCESS);
+    assert_eq!(status_files(&fs.mnt), 0, "stop left a status file behind");
+    a.expect("stop", rc::SUCCESS);
+    assert!(!is_mounted(&fs.mnt));
+}
+
+#[test]
+fn depths_fail_when_the_filesystem_does() {
+    let fs = Fs::new("deep");
+    let a = fs.agent();
+    a.expect("start", rc::SUCCESS);
+    support::sh("mount", &["-o", "remount,ro", fs.mnt.to_str().unwrap()]);
+    depth(&a, 20)
+        .expect("status", rc::ERR_GENERIC)
+        .stderr(contains("Read-only file system"));
+    depth(&a, 10).expect("status", rc::SUCCESS);
+    a.expect("status", rc::SUCCESS);
+    // quick_status never goes past depth 0; ro in options stops at 10
+    depth(&a, 20)
+        .param("quick_status", "1")
+        .expect("status", rc::SUCCESS);
+    depth(&a, 20)
+        .param("options", "ro")
+        .expect("status", rc::SUCCESS);
+    a.expect("stop", rc::SUCCESS);
+    assert!(!is_mounted(&fs.mnt));
+}
+
+#[test]
+fn force_unmount_kills_a_holder() {
+    let fs = Fs::new("force");
+    let a = fs.agent().param("force_unmount", "1");
+    a.expect("start", rc::SUCCESS);
+    std::fs::create_dir(fs.mnt.join("work")).unwrap();
+    let mut holder = Holder::new(&fs.mnt.join("work"));
+    let bystander = Holder::new(fs.dir.path());
+    a.expect("stop", rc::SUCCESS);
+    assert!(!is_mounted(&fs.mnt));
+    assert!(holder.is_dead(), "the process using the mount survived");
+    let mut bystander = bystander;
+    assert!(
+        !bystander.is_dead(),
+        "a process outside the mount was killed"
+    );
+}
+
+#[test]
+fn without_force_unmount_a_busy_stop_fails_inside_rgmanagers_timeout() {
+    let fs = Fs::new("busy");
+    let a = fs.agent();
+    a.expect("start", rc::SUCCESS);
+    let mut holder = Holder::new(&fs.mnt);
+    let t = Instant::now();
+    a.clone()
+        .env("OCF_RESKEY_RGMANAGER_meta_timeout", "3")
+        .expect("stop", rc::ERR_GENERIC)
+        .stderr(contains("Couldn't unmount"));
+    assert!(
+        t.elapsed() < Duration::from_secs(4),
+        "stop overran the 3 s timeout (seconds, not ms): {:?}",
+        t.elapsed()
+    );
+    assert!(!holder.is_dead(), "force_unmount is off: nothing is killed");
+    assert!(is_mounted(&fs.mnt));
+    drop(holder);
+    a.expect("stop", rc::SUCCESS);
+    assert!(!is_mounted(&fs.mnt));
+}
+
+#[test]
+fn recover_mounts_again() {
+    let fs = Fs::new("recover");
+    let a = fs.agent();
+    a.expect("start", rc::SUCCESS);
+    support::sh("umount", &[fs.mnt.to_str().unwrap()]);
+    a.expect("status", rc::NOT_RUNNING);
+    a.expect("recover", rc::SUCCESS);
+    a.expect("status", rc::SUCCESS);
+    a.expect("recover", rc::SUCCESS);
+    a.expect("status", rc::SUCCESS);
+    a.expect("reload", rc::SUCCESS);
+    a.expect("reconfig", rc::SUCCESS);
+    a.expect("verify-all", rc::SUCCESS);
+    a.expect("validate-all", rc::SUCCESS);
+    a.expect("stop", rc::SUCCESS);
+    assert!(!is_mounted(&fs.mnt));
+}
+
+#[test]
+fn a_device_mounted_elsewhere_is_not_mounted_twice() {
+    let fs = Fs::new("twice");
+    let other = fs.dir.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    support::sh("mount", &[fs.device(), other.to_str().unwrap()]);
+    let a = fs.agent();
+    a.expect("start", rc::ERR_GENERIC)
+        .stderr(contains("already mounted on"));
+    assert!(!is_mounted(&fs.mnt));
+    a.expect("status", rc::NOT_RUNNING);
+    support::unmount_tree(&other);
+    a.expect("start", rc::SUCCESS);
+    a.expect("stop", rc::SUCCESS);
+}
+
+#[test]
+fn bad_parameters() {
+    let fs = Fs::new("bad");
+    let a = fs.agent();
+    // every action, not only start
+    for action in ["start", "stop", "status", "verify-all"] {
+        a.clone()
+            .unset("OCF_RESKEY_name")
+            .expect(action, rc::ERR_CONFIGURED)
+            .stderr(contains("name"));
+        a.clone()
+            .param("fstype", "nfs")
+            .expect(action, rc::ERR_CONFIGURED)
+            .stderr(contains("fstype"));
+        a.clone()
+            .unset("OCF_RESKEY_mountpoint")
+            .expect(action, rc::ERR_CONFIGURED)
+            .stderr(contains("mountpoint"));
+        a.clone()
+            .param("force_unmount", "maybe")
+            .expect(action, rc::ERR_CONFIGURED);
+    }
+    a.clone()
+        .param("mountpoint", "/")
+        .expect("start", rc::ERR_CONFIGURED);
+    depth(&a, 0)
+        .env("OCF_CHECK_LEVEL", "deep")
+        .expect("status", rc::ERR_CONFIGURED);
+    // a mount point that is a file: start refuses, stop and status answer
+    let file = fs.dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let f = a.clone().param("mountpoint", &file);
+    f.expect("start", rc::ERR_CONFIGURED)
+        .stderr(contains("not a directory"));
+    f.expect("stop", rc::SUCCESS);
+    f.expect("status", rc::NOT_RUNNING);
+    // a device that does not exist
+    a.clone()
+        .param("device", "/dev/no-such-device-rgm")
+        .env("OCF_RESKEY_RGMANAGER_meta_timeout", "3")
+        .expect("start", rc::ERR_INSTALLED);
+    assert!(!is_mounted(&fs.mnt));
+    // unknown actions, usage
+    a.expect("migrate", rc::ERR_ARGS);
+    a.expect("frobnicate", rc::ERR_UNIMPLEMENTED);
+    Command::new(BIN)
+        .env_clear()
+        .output()
+        .map(|o| assert_eq!(o.status.code(), Some(rc::ERR_ARGS)))
+        .unwrap();
+}
+
+#[test]
+fn self_fence_reboots_when_the_unmount_fails() {
+    let fs = Fs::new("fence");
+    // a reboot that only records how it was called, first on PATH (the only
+    // deviation from rgmanager's environment here, and checked below)
+    let bin = fs.dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let marker = fs.dir.path().join("rebooted");
+    let fake = bin.join("reboot");
+    std::fs::write(
+        &fake,
+        format!("#!/bin/sh\necho \"$@\" > '{}'\n", marker.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), ocf::command::DEFAULT_PATH);
+    let tools = ocf::Tools::from_env(&ocf::Env::from_pairs([("PATH", path.as_str())]));
+    assert_eq!(
+        tools.find("reboot"),
+        Some(fake.clone()),
+        "refusing to run: the real reboot would be found"
+    );
+    let a = fs
+        .agent()
+        .env("PATH", &path)
+        .param("self_fence", "1")
+        .env("OCF_RESKEY_RGMANAGER_meta_timeout", "2");
+    a.expect("start", rc::SUCCESS);
+    // a successful stop never fences
+    a.expect("stop", rc::SUCCESS);
+    assert!(!marker.exists());
+    a.expect("start", rc::SUCCESS);
+    let holder = Holder::new(&fs.mnt);
+    a.expect("stop", rc::ERR_GENERIC)
+        .stderr(contains("self_fence"));
+    let args = std::fs::read_to_string(&marker).expect("reboot was not called");
+    assert_eq!(args.trim(), "-f -n");
+    drop(holder);
+    a.expect("stop", rc::SUCCESS);
+}
+
+/// Attributes of an element, as owned pairs.
+fn attrs(e: &quick_xml::events::BytesStart) -> Vec<(String, String)> {
+    e.attributes()
+        .map(|a| {
+            let a = a.unwrap();
+            (
+                String::from_utf8(a.key.as_ref().to_vec()).unwrap(),
+                a.unescape_value().unwrap().into_owned(),
+            )
+        })
+        .collect()
+}
+
+fn get<'a>(attrs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    attrs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+#[test]
+fn meta_data_carries_the_rgmanager_extensions() {
+    // rgmanager reads it at start-up with an empty environment
+    let out = Command::new(BIN)
+        .arg("meta-data")
+        .env_clear()
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let xml = String::from_utf8(out.stdout).unwrap();
+    assert!(xml.contains("<!DOCTYPE resource-agent SYSTEM \"ra-api-1-modified.dtd\">"));
+    let lint = Command::new("xmllint")
+        .args(["--noout", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(xml.as_bytes())?;
+            c.wait_with_output()
+        })
+        .expect("xmllint is installed");
+    assert!(
+        lint.status.success(),
+        "{}",
+        String::from_utf8_lossy(&lint.stderr)
+    );
+
+    // the structure ra-api-1-modified.dtd describes
+    let mut reader = quick_xml::Reader::from_str(&xml);
+    reader.config_mut().trim_text(true);
+    let mut path: Vec<String> = Vec::new();
+    let mut top_children: Vec<String> = Vec::new();
+    let mut params: Vec<Vec<(String, String)>> = Vec::new();
+    let mut actions: Vec<Vec<(String, String)>> = Vec::new();
+    let mut special: Vec<(String, Vec<(String, String)>)> = Vec::new();
+    let mut root = Vec::new();
+    let mut special_tag = None;
+    loop {
+        let ev = reader.read_event().unwrap();
+        let (e, empty) = match &ev {
+            Event::Start(e) => (e.clone(), false),
+            Event::Empty(e) => (e.clone(), true),
+            Event::End(_) => {
+                path.pop();
+                continue;
+            }
+            Event::Eof => break,
+            _ => continue,
+        };
+        let name = String::from_utf8(e.name().as_ref().to_vec()).unwrap();
+        let a = attrs(&e);
+        match path
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
+            [] => {
+                assert_eq!(name, "resource-agent");
+                root = a;
+            }
+            ["resource-agent"] => {
+                top_children.push(name.clone());
+                if name == "special" {
+                    special_tag = get(&a, "tag").map(str::to_string);
+                }
+            }
+            ["resource-agent", "parameters"] => {
+                assert_eq!(name, "parameter");
+                params.push(a);
+            }
+            ["resource-agent", "actions"] => {
+                assert_eq!(name, "action");
+                actions.push(a);
+            }
+            ["resource-agent", "special"] => special.push((name.clone(), a)),
+            _ => {}
+        }
+        if !empty {
+            path.push(name);
+        }
+    }
+    assert_eq!(get(&root, "name"), Some("fs"));
+    assert_eq!(get(&root, "version"), Some("rgmanager 2.0"));
+    assert_eq!(
+        top_children,
+        [
+            "version",
+            "longdesc",
+            "shortdesc",
+            "parameters",
+            "actions",
+            "special"
+        ]
+    );
+    assert_eq!(special_tag.as_deref(), Some("rgmanager"));
+
+    // parameters: only the DTD's attributes; one primary, and it is name
+    let allowed = [
+        "name", "primary", "required", "inherit", "unique", "reconfig",
+    ];
+    for p in &params {
+        for (k, v) in p {
+            assert!(allowed.contains(&k.as_str()), "parameter attribute {k}");
+            if k != "name" && k != "inherit" {
+                assert!(v == "0" || v == "1", "{k}={v}");
+            }
+        }
+        if get(p, "inherit").is_some() {
+            for k in ["primary", "unique", "required"] {
+                assert_ne!(get(p, k), Some("1"), "inherit with {k}");
+            }
+        }
+    }
+    let primaries: Vec<&str> = params
+        .iter()
+        .filter(|p| get(p, "primary") == Some("1"))
+        .filter_map(|p| get(p, "name"))
+        .collect();
+    assert_eq!(primaries, ["name"]);
+    let names: Vec<&str> = params.iter().filter_map(|p| get(p, "name")).collect();
+    assert_eq!(
+        names,
+        [
+            "name",
+            "mountpoint",
+            "device",
+            "fstype",
+            "force_unmount",
+            "quick_status",
+            "self_fence",
+            "nfslock",
+            "nfsrestart",
+            "fsid",
+            "force_fsck",
+            "options",
+            "use_findmnt"
+        ]
+    );
+    let param = |n: &str| params.iter().find(|p| get(p, "name") == Some(n)).unwrap();
+    for n in ["mountpoint", "device"] {
+        assert_eq!(get(param(n), "required"), Some("1"), "{n}");
+        assert_eq!(get(param(n), "unique"), Some("1"), "{n}");
+    }
+    assert_eq!(get(param("nfslock"), "inherit"), Some("nfslock"));
+
+    // actions: names the DTD allows, a timeout on each, status at 0/10/20
+    let allowed = [
+        "start",
+        "stop",
+        "recover",
+        "status",
+        "reconfig",
+        "monitor",
+        "reload",
+        "meta-data",
+        "validate-all",
+        "verify-all",
+        "migrate",
+        "methods",
+    ];
+    for a in &actions {
+        let n = get(a, "name").unwrap();
+        assert!(allowed.contains(&n), "action {n}");
+        assert!(get(a, "timeout").is_some(), "action {n} has no timeout");
+    }
+    for n in [
+        "start",
+        "stop",
+        "recover",
+        "reload",
+        "reconfig",
+        "meta-data",
+        "verify-all",
+    ] {
+        assert!(actions.iter().any(|a| get(a, "name") == Some(n)), "{n}");
+    }
+    let status: Vec<(Option<&str>, Option<&str>, Option<&str>)> = actions
+        .iter()
+        .filter(|a| get(a, "name") == Some("status"))
+        .map(|a| (get(a, "depth"), get(a, "timeout"), get(a, "interval")))
+        .collect();
+    assert_eq!(
+        status,
+        [
+            (None, Some("10s"), Some("60s")),
+            (Some("10"), Some("30s"), Some("30s")),
+            (Some("20"), Some("30s"), Some("60s")),
+        ]
+    );
+    let start = actions.iter().find(|a| get(a, "name") == Some("start"));
+    assert_eq!(start.and_then(|a| get(a, "timeout")), Some("900s"));
+
+    // special: attributes first, then the child ordering of fs.sh
+    assert_eq!(special[0].0, "attributes");
+    assert_eq!(get(&special[0].1, "maxinstances"), Some("1"));
+    let children: Vec<(&str, &str, &str)> = special[1..]
+        .iter()
+        .map(|(el, a)| {
+            assert_eq!(el, "child");
+            (
+                get(a, "type").unwrap(),
+                get(a, "start").unwrap(),
+                get(a, "stop").unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        children,
+        [
+            ("fs", "1", "3"),
+            ("clusterfs", "1", "3"),
+            ("nfsexport", "3", "1")
+        ]
+    );
+}
