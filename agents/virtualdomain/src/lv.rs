@@ -1,0 +1,236 @@
+//! libvirt through the `virt` crate, every call bounded by a deadline and
+//! every error classified by its libvirt error code (never by its text).
+//!
+//! A libvirt call blocks as long as the daemon makes it (a job holding the
+//! domain, a daemon that hangs); each call therefore runs on a worker
+//! thread and the agent waits for it no longer than the deadline allows.
+//! A call still running then is abandoned (the process exits soon after).
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use ocf::Deadline;
+use virt::connect::Connect;
+use virt::domain::Domain;
+use virt::sys;
+
+/// A libvirt failure, or a call that did not return in time.
+#[derive(Clone, Debug)]
+pub enum LvError {
+    Libvirt { code: i32, message: String },
+    TimedOut(String),
+}
+
+impl LvError {
+    fn from_virt(e: virt::error::Error) -> LvError {
+        LvError::Libvirt {
+            code: e.code().to_raw() as i32,
+            message: e.message().to_string(),
+        }
+    }
+
+    pub fn code(&self) -> Option<i32> {
+        match self {
+            LvError::Libvirt { code, .. } => Some(*code),
+            LvError::TimedOut(_) => None,
+        }
+    }
+
+    fn is(&self, c: sys::virErrorNumber) -> bool {
+        self.code() == Some(c as i32)
+    }
+
+    /// VIR_ERR_NO_DOMAIN: the domain does not exist (any more).
+    pub fn no_domain(&self) -> bool {
+        self.is(sys::VIR_ERR_NO_DOMAIN)
+    }
+
+    /// VIR_ERR_OPERATION_INVALID: e.g. "domain is not running".
+    pub fn invalid_operation(&self) -> bool {
+        self.is(sys::VIR_ERR_OPERATION_INVALID)
+    }
+
+    /// The daemon cannot be reached or stopped answering.
+    pub fn unreachable(&self) -> bool {
+        matches!(self, LvError::TimedOut(_))
+            || self.is(sys::VIR_ERR_NO_CONNECT)
+            || self.is(sys::VIR_ERR_SYSTEM_ERROR)
+            || self.is(sys::VIR_ERR_RPC)
+            || self.is(sys::VIR_ERR_INVALID_CONN)
+    }
+
+    /// The domain XML (or an argument derived from the configuration) is
+    /// wrong, on every node.
+    pub fn bad_config(&self) -> bool {
+        self.is(sys::VIR_ERR_XML_ERROR)
+            || self.is(sys::VIR_ERR_XML_DETAIL)
+            || self.is(sys::VIR_ERR_CONFIG_UNSUPPORTED)
+    }
+
+    /// The hypervisor cannot do this for this domain, now or later: not
+    /// supported, or the domain lacks what it needs (a guest-agent shutdown
+    /// of a domain without a guest agent channel).
+    pub fn unsupported(&self) -> bool {
+        self.is(sys::VIR_ERR_NO_SUPPORT)
+            || self.is(sys::VIR_ERR_ARGUMENT_UNSUPPORTED)
+            || self.is(sys::VIR_ERR_CONFIG_UNSUPPORTED)
+            || self.is(sys::VIR_ERR_OPERATION_UNSUPPORTED)
+            || self.is(sys::VIR_ERR_INVALID_ARG)
+    }
+
+    /// Not allowed to (authentication, access control).
+    pub fn denied(&self) -> bool {
+        self.is(sys::VIR_ERR_AUTH_FAILED)
+            || self.is(sys::VIR_ERR_AUTH_CANCELLED)
+            || self.is(sys::VIR_ERR_OPERATION_DENIED)
+            || self.is(sys::VIR_ERR_ACCESS_DENIED)
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            LvError::Libvirt { message, .. } => message.clone(),
+            LvError::TimedOut(what) => format!("{what}: libvirt did not answer in time"),
+        }
+    }
+}
+
+impl std::fmt::Display for LvError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LvError::Libvirt { code, message } => write!(f, "{message} (libvirt error {code})"),
+            LvError::TimedOut(_) => f.write_str(&self.message()),
+        }
+    }
+}
+
+/// Least time a call is given even when the deadline is (nearly) gone:
+/// enough for a local daemon to answer, so an answer beats a guess.
+const MIN_CALL: Duration = Duration::from_millis(200);
+
+/// Run `f` on a worker thread; wait for it until `dl` passes.
+pub fn bounded<T, F>(dl: &Deadline, what: &str, f: F) -> Result<T, LvError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, virt::error::Error> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("libvirt".into())
+        .spawn(move || {
+            let _ = tx.send(f().map_err(LvError::from_virt));
+        });
+    if spawned.is_err() {
+        return Err(LvError::TimedOut(format!("{what} (no thread)")));
+    }
+    match rx.recv_timeout(dl.remaining().max(MIN_CALL)) {
+        Ok(r) => r,
+        Err(_) => Err(LvError::TimedOut(what.to_string())),
+    }
+}
+
+/// Open a connection to `uri` (libvirt's default when None).
+pub fn open(uri: Option<&str>, dl: &Deadline) -> Result<Connect, LvError> {
+    let uri = uri.map(str::to_string);
+    bounded(dl, "connecting to libvirt", move || {
+        Connect::open(uri.as_deref())
+    })
+}
+
+/// Where a domain is, as the agent needs to know it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DomState {
+    /// Not known to libvirt, or defined but shut off.
+    Off,
+    Running,
+    Blocked,
+    Paused,
+    /// Shutting down (still running).
+    InShutdown,
+    Crashed,
+    PmSuspended,
+    /// libvirt knows the domain but not its state.
+    NoState,
+}
+
+impl DomState {
+    pub fn active(self) -> bool {
+        !matches!(self, DomState::Off | DomState::Crashed)
+    }
+
+    fn from_raw(s: sys::virDomainState) -> DomState {
+        match s {
+            sys::VIR_DOMAIN_RUNNING => DomState::Running,
+            sys::VIR_DOMAIN_BLOCKED => DomState::Blocked,
+            sys::VIR_DOMAIN_PAUSED => DomState::Paused,
+            sys::VIR_DOMAIN_SHUTDOWN => DomState::InShutdown,
+            sys::VIR_DOMAIN_SHUTOFF => DomState::Off,
+            sys::VIR_DOMAIN_CRASHED => DomState::Crashed,
+            sys::VIR_DOMAIN_PMSUSPENDED => DomState::PmSuspended,
+            _ => DomState::NoState,
+        }
+    }
+}
+
+/// Look a domain up by name; `None` when libvirt does not know it.
+pub fn lookup(conn: &Connect, name: &str, dl: &Deadline) -> Result<Option<Domain>, LvError> {
+    let c = conn.clone();
+    let n = name.to_string();
+    match bounded(dl, "looking up the domain", move || {
+        c.lookup_domain_by_name(&n)
+    }) {
+        Ok(d) => Ok(Some(d)),
+        Err(e) if e.no_domain() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The state of domain `name`. A domain that vanishes between lookup and
+/// state query (libvirt removes a transient domain as it stops) is off.
+pub fn state(conn: &Connect, name: &str, dl: &Deadline) -> Result<DomState, LvError> {
+    let Some(dom) = lookup(conn, name, dl)? else {
+        return Ok(DomState::Off);
+    };
+    dom_state(&dom, dl)
+}
+
+pub fn dom_state(dom: &Domain, dl: &Deadline) -> Result<DomState, LvError> {
+    let d = dom.clone();
+    // virt's Domain::state ignores a failed virDomainGetState; call it here.
+    let r = bounded(dl, "querying the domain state", move || {
+        let mut st: std::os::raw::c_int = -1;
+        let mut reason: std::os::raw::c_int = -1;
+        // SAFETY: `d` holds a reference on the domain for the whole call;
+        // both out-pointers are valid locals.
+        let rc = unsafe { sys::virDomainGetState(d.as_ptr(), &mut st, &mut reason, 0) };
+        if rc < 0 {
+            Err(virt::error::Error::last_error())
+        } else {
+            Ok(st)
+        }
+    });
+    match r {
+        Ok(s) => Ok(DomState::from_raw(s as sys::virDomainState)),
+        Err(e) if e.no_domain() => Ok(DomState::Off),
+        Err(e) => Err(e),
+    }
+}
+
+/// A raw libvirt call on a domain returning an int (< 0 is failure).
+pub fn dom_call(
+    dom: &Domain,
+    dl: &Deadline,
+    what: &str,
+    f: fn(sys::virDomainPtr, u32) -> std::os::raw::c_int,
+    arg: u32,
+) -> Result<(), LvError> {
+    let d = dom.clone();
+    bounded(dl, what, move || {
+        // SAFETY: `d` keeps the domain referenced during the call.
+        let rc = f(unsafe { d.as_ptr() }, arg);
+        if rc < 0 {
+            Err(virt::error::Error::last_error())
+        } else {
+            Ok(())
+        }
+    })
+}
