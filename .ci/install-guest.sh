@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Installs what the guest-kernel tests (tests/lvm.rs) need on a fresh Debian
-# machine, as root: a stock Debian kernel with its modules (device-mapper,
-# loop), QEMU to boot it under TCG, LVM tools, and virtme-ng (`vng`) from
-# PyPI, which boots that kernel over the host's root filesystem.
+# Installs what the guest-kernel tests (tests/lvm.rs, tests/iscsi.rs) need on
+# a fresh Debian machine, as root: a stock Debian kernel with its modules
+# (device-mapper, loop, LIO, iSCSI), QEMU to boot it under TCG, LVM tools,
+# the open-iscsi initiator, and virtme-ng (`vng`) from PyPI, which boots that
+# kernel over the host's root filesystem.
 # Idempotent; called by .ci/run before `cargo test`.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
@@ -11,6 +12,11 @@ need=()
 dpkg-query -W -f='${Status}' linux-image-amd64 2>/dev/null | grep -q "install ok installed" || need+=(linux-image-amd64)
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 command -v lvm >/dev/null || need+=(lvm2)
+# iscsiadm and iscsid (the guest starts iscsid itself; the package's
+# services are not started on the host: no systemd, policy-rc.d); ss -K
+# (iproute2) breaks one path of a multipath pair in tests/iscsi.rs
+command -v iscsiadm >/dev/null || need+=(open-iscsi)
+command -v ss >/dev/null || need+=(iproute2)
 command -v udevadm >/dev/null || need+=(udev)
 command -v losetup >/dev/null || need+=(util-linux)
 command -v ocf-tester >/dev/null || need+=(resource-agents)

@@ -5,7 +5,8 @@
 //! root filesystem shared read-only) ONCE and runs this same test binary in
 //! it with `RA_IN_GUEST=1 ... --ignored guest_`: every `guest_*` case runs in
 //! that one boot, its libtest output comes back on vng's stdout, and the host
-//! test fails if the guest run did not end with `test result: ok`.
+//! test fails if the guest run did not end with `test result: ok`
+//! (`support::guest`, shared with tests/iscsi.rs).
 //!
 //! The `guest_*` tests are `#[ignore]`d on the host (they need the guest).
 //! Each makes its own loop devices, VGs with unique names (with `-` in them,
@@ -17,150 +18,30 @@
 
 mod support;
 
-use std::io::Read;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use support::guest::{in_guest, PATH};
 use support::{rc, Agent, LoopDevice};
 
 const ACTIVATE: &str = env!("CARGO_BIN_EXE_LVM-activate");
 const LEGACY: &str = env!("CARGO_BIN_EXE_LVM");
 const HB_DIR: &str = "/usr/lib/ocf/resource.d/heartbeat";
-const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-/// The whole guest run, boot included.
-const GUEST_LIMIT: Duration = Duration::from_secs(15 * 60);
-
-fn in_guest() -> bool {
-    std::env::var_os("RA_IN_GUEST").is_some()
-}
 
 // ---------------------------------------------------------------------------
 // Host side: boot the guest once and run the guest cases in it.
 
-fn find_in_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var("PATH").unwrap_or_default();
-    let found = path
-        .split(':')
-        .chain(["/usr/local/bin", "/usr/bin"])
-        .map(|d| Path::new(d).join(name))
-        .find(|p| p.is_file());
-    found
-}
-
-/// The newest /boot/vmlinuz-* whose modules are installed.
-fn guest_kernel() -> Option<PathBuf> {
-    let mut kernels: Vec<(String, PathBuf)> = std::fs::read_dir("/boot")
-        .ok()?
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let ver = name.strip_prefix("vmlinuz-")?.to_string();
-            Path::new("/lib/modules")
-                .join(&ver)
-                .join("kernel/drivers/md")
-                .is_dir()
-                .then(|| (ver, e.path()))
-        })
-        .collect();
-    kernels.sort();
-    kernels.pop().map(|(_, p)| p)
-}
-
 #[test]
 fn lvm_suite_in_guest_kernel() {
-    if in_guest() {
-        return;
-    }
-    let require = std::env::var_os("RA_REQUIRE_GUEST").is_some();
-    let (vng, kernel) = match (find_in_path("vng"), guest_kernel()) {
-        (Some(v), Some(k)) => (v, k),
-        (v, k) => {
-            let msg = format!(
-                "vng: {v:?}, guest kernel: {k:?}; run .ci/install-guest.sh to install them"
-            );
-            assert!(
-                !require,
-                "RA_REQUIRE_GUEST is set but the guest is missing: {msg}"
-            );
-            eprintln!("SKIP lvm guest suite: {msg}");
-            return;
-        }
-    };
-    let exe = std::env::current_exe().unwrap();
-    let filter = std::env::var("RA_GUEST_FILTER").unwrap_or_else(|_| "guest_".into());
-    // The host environment is not forwarded: everything goes on the line.
-    let script = format!(
-        "export RA_IN_GUEST=1 LVM_SUPPRESS_FD_WARNINGS=1 PATH={PATH}; \
-         modprobe dm-mod; modprobe loop 2>/dev/null; \
-         cd / && '{}' --ignored --test-threads=1 --nocapture '{filter}' 2>&1",
-        exe.display()
-    );
-    let t0 = Instant::now();
-    let mut child = Command::new(&vng)
-        .args(["-r"])
-        .arg(&kernel)
-        .args(["--disable-kvm", "--memory", "1G", "--cpus", "2", "--exec"])
-        .arg(&script)
-        .current_dir("/")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", vng.display()));
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
+    support::guest::run(&support::guest::Suite {
+        name: "lvm",
+        modules: "kernel/drivers/md",
+        env: &["LVM_SUPPRESS_FD_WARNINGS=1"],
+        setup: "modprobe dm-mod; modprobe loop 2>/dev/null",
+        limit: Duration::from_secs(15 * 60),
     });
-    let ereader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break Some(s);
-        }
-        if t0.elapsed() > GUEST_LIMIT {
-            let _ = nix::sys::signal::killpg(
-                nix::unistd::Pid::from_raw(child.id() as i32),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    let stdout = reader.join().unwrap();
-    let stderr = ereader.join().unwrap();
-    println!(
-        "---- guest output ({:.0}s) ----\n{stdout}",
-        t0.elapsed().as_secs_f64()
-    );
-    if !stderr.trim().is_empty() {
-        println!("---- vng stderr ----\n{stderr}");
-    }
-    let status = status.unwrap_or_else(|| panic!("guest run exceeded {GUEST_LIMIT:?}"));
-    let summary = stdout
-        .lines()
-        .rfind(|l| l.starts_with("test result:"))
-        .unwrap_or_else(|| panic!("no libtest summary from the guest (vng exit {status})"));
-    assert!(
-        status.success() && summary.starts_with("test result: ok."),
-        "guest cases failed (vng exit {status}): {summary}"
-    );
-    let passed: u32 = summary
-        .split_whitespace()
-        .nth(3)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
-    assert!(passed >= 1, "no guest case ran: {summary}");
 }
 
 // ---------------------------------------------------------------------------

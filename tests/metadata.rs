@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// Every agent binary of the package.
-const AGENTS: &[&str] = &["Filesystem", "LVM", "LVM-activate", "Xen"];
+const AGENTS: &[&str] = &["Filesystem", "LVM", "LVM-activate", "Xen", "iscsi"];
 
 fn binary(name: &str) -> PathBuf {
     Path::new(env!("CARGO_BIN_EXE_Filesystem"))

@@ -7,6 +7,8 @@
 //! assertion fails and the test unwinds.
 #![allow(dead_code)]
 
+pub mod guest;
+
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
