@@ -2,9 +2,16 @@
 # Build the resource-agents-rs .deb (and, where rpmbuild exists, the .rpm)
 # from already built agent binaries.
 #
-#   packaging/build-deb.sh [--bin-dir DIR] [--out DIR] [--no-rpm]
+#   packaging/build-deb.sh [--bin-dir DIR] [--vd-bin PATH] [--out DIR] [--no-rpm]
 #
-# --bin-dir defaults to the release build (built here if missing). Layout:
+# --bin-dir defaults to the release build (built here if missing).
+# --vd-bin is the VirtualDomain agent, built in its own workspace (it links
+# libvirt dynamically; see agents/virtualdomain/README.md), e.g.
+#   (cd agents/virtualdomain && RUSTFLAGS='-C target-feature=-crt-static' \
+#       cargo build --release --target x86_64-unknown-linux-gnu)
+#   --vd-bin agents/virtualdomain/target/x86_64-unknown-linux-gnu/release/VirtualDomain
+# A VirtualDomain in --bin-dir is taken too. With it the package depends on
+# libvirt0 (the .rpm on libvirt-libs). Layout:
 #   /usr/lib/ocf/resource.d/heartbeat-rs/<Agent>        the OCF agents
 #   /usr/share/cluster/<persona>.sh                      rgmanager personas
 #   /usr/share/man/man7/ocf_heartbeat-rs_<Agent>.7.gz    generated from the meta-data
@@ -13,10 +20,11 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 TOP=$(cd "$HERE/.." && pwd)
-BIN_DIR= OUT=$TOP/target/packages RPM=1
+BIN_DIR= VD_BIN= OUT=$TOP/target/packages RPM=1
 while [ $# -gt 0 ]; do
     case $1 in
         --bin-dir) BIN_DIR=$2; shift 2 ;;
+        --vd-bin) VD_BIN=$2; shift 2 ;;
         --out) OUT=$2; shift 2 ;;
         --no-rpm) RPM=0; shift ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
@@ -25,6 +33,10 @@ done
 if [ -z "$BIN_DIR" ]; then
     (cd "$TOP" && cargo build --release --bins)
     BIN_DIR=$TOP/target/x86_64-unknown-linux-gnu/release
+fi
+if [ -n "$VD_BIN" ]; then
+    [ -x "$VD_BIN" ] || { echo "--vd-bin $VD_BIN: not an executable" >&2; exit 1; }
+    VD_BIN=$(realpath "$VD_BIN")
 fi
 VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' "$TOP/Cargo.toml" | head -1)
 AGENTS=(Filesystem LVM-activate LVM iscsi VirtualDomain Xen)
@@ -38,11 +50,13 @@ install -d "$OCF" "$ROOT/usr/share/man/man7" "$ROOT/usr/share/resource-agents-rs
     "$ROOT/usr/share/doc/resource-agents-rs" "$ROOT/usr/sbin"
 found=()
 for a in "${AGENTS[@]}"; do
-    [ -x "$BIN_DIR/$a" ] || continue
+    bin=$BIN_DIR/$a
+    [ "$a" = VirtualDomain ] && [ -n "$VD_BIN" ] && bin=$VD_BIN
+    [ -x "$bin" ] || continue
     found+=("$a")
-    install -m 0755 "$BIN_DIR/$a" "$OCF/$a"
-    "$BIN_DIR/$a" meta-data > "$ROOT/usr/share/resource-agents-rs/$a.xml"
-    "$BIN_DIR/$a" --man | gzip -9n > "$ROOT/usr/share/man/man7/ocf_heartbeat-rs_$a.7.gz"
+    install -m 0755 "$bin" "$OCF/$a"
+    "$bin" meta-data > "$ROOT/usr/share/resource-agents-rs/$a.xml"
+    "$bin" --man | gzip -9n > "$ROOT/usr/share/man/man7/ocf_heartbeat-rs_$a.7.gz"
 done
 [ ${#found[@]} -gt 0 ] || { echo "no agent binaries in $BIN_DIR" >&2; exit 1; }
 for p in "${PERSONAS[@]}"; do
@@ -54,8 +68,13 @@ install -m 0755 "$HERE/heartbeat-rs-dropin" "$ROOT/usr/sbin/heartbeat-rs-dropin"
 install -m 0644 "$TOP/README.md" "$ROOT/usr/share/doc/resource-agents-rs/README.md"
 printf 'resource-agents-rs\nLicense: GPL-2.0-or-later\n' > "$ROOT/usr/share/doc/resource-agents-rs/copyright"
 
-depends=
-[ -x "$OCF/VirtualDomain" ] && depends="Depends: libvirt0"
+depends= linking="statically
+ linked"
+if [ -x "$OCF/VirtualDomain" ]; then
+    depends="Depends: libvirt0"
+    linking="statically
+ linked (VirtualDomain dynamically, against libvirt)"
+fi
 install -d "$ROOT/DEBIAN"
 cat > "$ROOT/DEBIAN/control" <<CONTROL
 Package: resource-agents-rs
@@ -68,8 +87,8 @@ ${depends}
 Suggests: pacemaker, resource-agents
 Description: OCF resource agents written in Rust (provider heartbeat-rs)
  Drop-in replacements for the ClusterLabs heartbeat agents ${found[*]}:
- the same parameters under the OCF provider heartbeat-rs, statically
- linked, no shell. heartbeat-rs-dropin optionally puts them in place of
+ the same parameters under the OCF provider heartbeat-rs, ${linking},
+ no shell. heartbeat-rs-dropin optionally puts them in place of
  the heartbeat provider's agents for scripts that hard-code that path.
 CONTROL
 sed -i '/^$/d' "$ROOT/DEBIAN/control"

@@ -1,6 +1,9 @@
 //! The .deb really installs: files where Pacemaker and rgmanager look,
 //! `crm_resource --show-metadata` reads every agent, man pages, the opt-in
 //! drop-in under the heartbeat provider and its undoing, and a clean removal.
+//! Where libvirt is installed the package includes the VirtualDomain agent
+//! (built in its own workspace, `support::virtualdomain`) and depends on
+//! libvirt0.
 //!
 //! This test installs a package on the machine, so it refuses to run when
 //! resource-agents-rs is already installed (it never touches an admin's
@@ -67,14 +70,20 @@ fn deb_installs_every_agent_for_pacemaker_and_removes_cleanly() {
         "resource-agents-rs is installed on this machine; this test will not touch it"
     );
     let out = support::tempdir("pkg");
+    let vd = support::virtualdomain::have_libvirtd().then(support::virtualdomain::vd_binary);
+    let bins = bin_dir();
+    let mut args = vec![
+        "--bin-dir",
+        bins.to_str().unwrap(),
+        "--out",
+        out.path().to_str().unwrap(),
+    ];
+    if let Some(vd) = vd {
+        args.extend(["--vd-bin", vd]);
+    }
     let (ok, text) = run(
         concat!(env!("CARGO_MANIFEST_DIR"), "/packaging/build-deb.sh"),
-        &[
-            "--bin-dir",
-            bin_dir().to_str().unwrap(),
-            "--out",
-            out.path().to_str().unwrap(),
-        ],
+        &args,
     );
     assert!(ok, "build-deb.sh failed:\n{text}");
     let deb = text
@@ -82,11 +91,19 @@ fn deb_installs_every_agent_for_pacemaker_and_removes_cleanly() {
         .find(|l| l.ends_with(".deb"))
         .unwrap_or_else(|| panic!("no .deb reported:\n{text}"))
         .to_string();
+    let (_, depends) = run("dpkg-deb", &["-f", &deb, "Depends"]);
+    assert_eq!(depends.trim(), if vd.is_some() { "libvirt0" } else { "" });
     if let Some(rpm) = text.lines().find(|l| l.ends_with(".rpm")) {
         let (ok, files) = run("rpm", &["-qlp", rpm]);
         assert!(
             ok && files.contains("/usr/lib/ocf/resource.d/heartbeat-rs/Filesystem"),
             "{files}"
+        );
+        let (_, requires) = run("rpm", &["-qp", "--requires", rpm]);
+        assert_eq!(
+            requires.lines().any(|l| l.trim() == "libvirt-libs"),
+            vd.is_some(),
+            "{requires}"
         );
     }
 
@@ -97,7 +114,10 @@ fn deb_installs_every_agent_for_pacemaker_and_removes_cleanly() {
     let (ok, text) = run("dpkg", &["-i", &deb]);
     assert!(ok, "dpkg -i failed:\n{text}");
 
-    let agents = ["Filesystem", "LVM", "LVM-activate", "Xen"];
+    let mut agents = vec!["Filesystem", "LVM", "LVM-activate", "Xen"];
+    if vd.is_some() {
+        agents.push("VirtualDomain");
+    }
     for agent in agents {
         let path = Path::new(OCF_DIR).join(agent);
         assert!(path.is_file(), "{} missing", path.display());

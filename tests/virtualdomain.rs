@@ -3,8 +3,9 @@
 //!
 //! VirtualDomain links libvirt dynamically, so it is not a binary of this
 //! (statically linked) package: it is its own cargo workspace under
-//! `agents/virtualdomain`, built here by [`vd_binary`] with rustflags that
-//! replace the root's `+crt-static` (see agents/virtualdomain/Cargo.toml).
+//! `agents/virtualdomain`, built by `support::virtualdomain::vd_binary` with
+//! rustflags that replace the root's `+crt-static` (see
+//! agents/virtualdomain/Cargo.toml).
 //!
 //! Each test starts its own libvirtd + virtlogd in a private mount
 //! namespace (`unshare --mount`: its own /run/libvirt, /etc/libvirt,
@@ -25,62 +26,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use support::virtualdomain::{have_libvirtd, nested_cargo, vd_binary, vd_example};
 use support::{rc, tempdir, Agent};
-
-/// Flags for the VirtualDomain workspace: replace (RUSTFLAGS wins over
-/// every config file's rustflags) the root's static linking.
-const VD_RUSTFLAGS: &str = "-C target-feature=-crt-static";
-const TARGET: &str = "x86_64-unknown-linux-gnu";
-
-fn vd_workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("agents/virtualdomain")
-}
-
-fn nested_cargo(args: &[&str]) -> std::process::Output {
-    let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .unwrap()
-        .join("virtualdomain");
-    Command::new(env!("CARGO"))
-        .current_dir(vd_workspace())
-        .args(args)
-        .args(["--target", TARGET])
-        .env("CARGO_TARGET_DIR", &target_dir)
-        .env("RUSTFLAGS", VD_RUSTFLAGS)
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .output()
-        .expect("run cargo for agents/virtualdomain")
-}
-
-/// Build the VirtualDomain binary (once per test process) and return it.
-fn vd_binary() -> &'static str {
-    static BIN: OnceLock<String> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let out = nested_cargo(&["build", "--bin", "VirtualDomain"]);
-        assert!(
-            out.status.success(),
-            "building agents/virtualdomain failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .parent()
-            .unwrap()
-            .join("virtualdomain");
-        target_dir
-            .join(TARGET)
-            .join("debug/VirtualDomain")
-            .to_string_lossy()
-            .into_owned()
-    })
-}
-
-fn have_libvirtd() -> bool {
-    let ok = Path::new("/usr/sbin/libvirtd").exists() && Path::new("/usr/sbin/virtlogd").exists();
-    if !ok {
-        eprintln!("SKIP: libvirtd/virtlogd not installed (.ci/install-libvirt.sh)");
-    }
-    ok
-}
 
 /// The script run inside `unshare --mount`: private copies of libvirt's
 /// directories, a tmpfs on /run/libvirt, then virtlogd and libvirtd.
@@ -333,7 +280,13 @@ impl Lab {
 /// The agent for `config` on `hypervisor`, its state (HA_RSCTMP) under
 /// `state`.
 fn vd_agent(state: &Path, config: &Path, hypervisor: &str) -> Agent {
-    Agent::new(vd_binary(), state)
+    vd_params(Agent::new(vd_binary(), state), config, hypervisor)
+}
+
+/// The environment of [`vd_agent`], for any VirtualDomain agent (ours or
+/// the heartbeat one).
+fn vd_params(agent: Agent, config: &Path, hypervisor: &str) -> Agent {
+    agent
         .env("OCF_RESOURCE_INSTANCE", "vd")
         .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
         .param("config", config)
@@ -1375,4 +1328,354 @@ fn guest_building_blocks() {
         }
     }
     assert!(!is_static_elf64(b"#!/bin/sh\n"));
+}
+
+// ---------------------------------------------------------------------------
+// Benchmark (not a test: nothing is asserted beyond what it needs to run).
+// bench/virtualdomain.sh runs it; see there.
+// ---------------------------------------------------------------------------
+
+const HB_VIRTUALDOMAIN: &str = "/usr/lib/ocf/resource.d/heartbeat/VirtualDomain";
+
+fn bench_env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// One process run: its wall time and output.
+fn time_run(mut c: Command) -> (Duration, std::process::Output) {
+    let t = Instant::now();
+    let out = c.output().expect("run a benchmarked command");
+    (t.elapsed(), out)
+}
+
+fn quiet(mut c: Command) -> Command {
+    c.stdin(Stdio::null());
+    c
+}
+
+fn plain(program: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(program);
+    c.args(args);
+    quiet(c)
+}
+
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn median(v: &mut [Duration]) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// Time every command `runs` times, round robin (a load change on the
+/// shared machine hits each the same), after one warm-up run each whose
+/// exit code is shown; print mean and median per call and the ratios to
+/// the first row ("ours") and to the row labelled `bare`.
+fn compare(title: &str, runs: usize, rows: &[(&str, &dyn Fn() -> Command)]) {
+    let codes: Vec<String> = rows
+        .iter()
+        .map(|(label, c)| {
+            let out = time_run(c()).1;
+            if !out.status.success() {
+                let err = String::from_utf8_lossy(&out.stderr);
+                println!("  ({label}: warm-up run failed: {})", err.trim_end());
+            }
+            match out.status.code() {
+                Some(rc) => rc.to_string(),
+                None => "signal".into(),
+            }
+        })
+        .collect();
+    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); rows.len()];
+    for _ in 0..runs {
+        for (i, (_, c)) in rows.iter().enumerate() {
+            times[i].push(time_run(c()).0);
+        }
+    }
+    let med: Vec<Duration> = times.iter_mut().map(|t| median(t)).collect();
+    let ours = millis(med[0]);
+    let bare = rows
+        .iter()
+        .position(|(l, _)| l.starts_with("bare"))
+        .map(|i| millis(med[i]));
+    println!("\n{title} ({runs} runs each, round robin; rc of the warm-up run)");
+    println!(
+        "  {:<58} {:>4} {:>9} {:>9} {:>9} {:>9}",
+        "command", "rc", "mean ms", "median ms", "x ours", "x bare"
+    );
+    for (i, (label, _)) in rows.iter().enumerate() {
+        let mean = millis(times[i].iter().sum::<Duration>()) / runs as f64;
+        let m = millis(med[i]);
+        println!(
+            "  {:<58} {:>4} {:>9.2} {:>9.2} {:>8.2}x {:>8}",
+            label,
+            codes[i],
+            mean,
+            m,
+            m / ours,
+            bare.map_or("-".into(), |b| format!("{:.2}x", m / b))
+        );
+    }
+}
+
+/// The monitor comparison on one domain: our agent, the heartbeat agent
+/// (same parameters: autoset_utilization_* off in both), `virsh domstate`
+/// and the bare query (examples/domstate.rs: the same `virt` crate, one
+/// connect + lookup + virDomainGetState), then both agents with the
+/// utilization defaults (crm_resource runs, and fails without a cluster).
+fn bench_monitors(title: &str, runs: usize, state: &Path, cfg: &Path, uri: &str, dom: &str) {
+    let (s_ours, s_hb) = (state.join("ours"), state.join("hb"));
+    for d in [&s_ours, &s_hb] {
+        std::fs::create_dir_all(d.join("rsctmp")).unwrap();
+    }
+    let mon = vd_agent(&s_ours, cfg, uri).recurring();
+    let hb = vd_params(Agent::new(HB_VIRTUALDOMAIN, &s_hb), cfg, uri).recurring();
+    let defaults = |a: &Agent| {
+        a.clone()
+            .unset("OCF_RESKEY_autoset_utilization_cpu")
+            .unset("OCF_RESKEY_autoset_utilization_host_memory")
+            .unset("OCF_RESKEY_autoset_utilization_hv_memory")
+    };
+    let (mon_d, hb_d) = (defaults(&mon), defaults(&hb));
+    let bare = vd_example("domstate");
+    let bare = bare.to_str().unwrap();
+    compare(
+        title,
+        runs,
+        &[
+            ("ours: VirtualDomain monitor", &|| {
+                quiet(mon.command(&["monitor"]))
+            }),
+            ("heartbeat: VirtualDomain monitor", &|| {
+                quiet(hb.command(&["monitor"]))
+            }),
+            ("virsh -c URI domstate NAME", &|| {
+                plain("virsh", &["-c", uri, "domstate", dom])
+            }),
+            (
+                "bare: examples/domstate (virt crate: open+lookup+state)",
+                &|| plain(bare, &[uri, dom]),
+            ),
+            ("/bin/true", &|| plain("/bin/true", &[])),
+        ],
+    );
+    compare(
+        &format!(
+            "{title}, autoset_utilization_* at their defaults (true: crm_resource, no CIB here)"
+        ),
+        runs.div_ceil(4),
+        &[
+            ("ours: VirtualDomain monitor", &|| {
+                quiet(mon_d.command(&["monitor"]))
+            }),
+            ("heartbeat: VirtualDomain monitor", &|| {
+                quiet(hb_d.command(&["monitor"]))
+            }),
+        ],
+    );
+}
+
+/// `N` from the agent's "migration to X succeeded (N ms)": the time of its
+/// libvirt part (connection to the target + virDomainMigrate3).
+fn logged_migration_ms(stderr: &[u8]) -> Option<f64> {
+    let log = String::from_utf8_lossy(stderr);
+    let rest = &log[log.find("succeeded (")? + "succeeded (".len()..];
+    rest[..rest.find(" ms)")?].parse().ok()
+}
+
+/// QEMU's own migration job time, as the target's libvirt reports it.
+fn job_ms(uri: &str, dom: &str) -> Option<f64> {
+    let out = plain("virsh", &["-c", uri, "domjobinfo", "--completed", dom])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find(|l| l.starts_with("Time elapsed:"))?
+        .split_whitespace()
+        .nth(2)?
+        .parse()
+        .ok()
+}
+
+fn ms_or_na(v: Option<f64>) -> String {
+    v.map_or("n/a".into(), |v| format!("{v:.0}"))
+}
+
+fn median_f(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 0 => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+        n => v[n / 2],
+    }
+}
+
+/// The benchmark of issue 6 (run by bench/virtualdomain.sh, never by
+/// `cargo test`): monitor cost of our agent vs the heartbeat agent vs
+/// `virsh domstate` vs a bare libvirt query, on a test-driver domain and on
+/// a real QEMU TCG guest, and migrate_to's overhead beyond libvirt's own
+/// migration time (real guest, two daemons). RA_BENCH_RUNS (default 50),
+/// RA_BENCH_MIGRATIONS (pairs, default 2), RA_BENCH_QEMU=0 skips the guest,
+/// RA_BENCH_TAG names the directories (/var/tmp/ra-rs-vd{,q}-TAG-*) and
+/// the guest (ravm-TAG-*) so the script can clean up after a Ctrl-C.
+#[test]
+#[ignore = "benchmark: run by bench/virtualdomain.sh"]
+fn bench_virtualdomain() {
+    let runs = bench_env("RA_BENCH_RUNS", 50).max(1);
+    let pairs = bench_env("RA_BENCH_MIGRATIONS", 2);
+    let tag = std::env::var("RA_BENCH_TAG").unwrap_or_else(|_| "bench".into());
+    assert!(
+        Path::new(HB_VIRTUALDOMAIN).exists(),
+        "{HB_VIRTUALDOMAIN} missing: apt-get install resource-agents"
+    );
+    let Some(lab) = Lab::new(&tag) else { return };
+    let dom = "vdbench";
+    // <name> on a line of its own: the heartbeat agent greps for it
+    let cfg = lab.path().join("vdbench.xml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "<domain type='test'>\n  <name>{dom}</name>\n  <memory>8192</memory>\n  \
+             <vcpu>1</vcpu>\n  <os><type>hvm</type></os>\n</domain>\n"
+        ),
+    )
+    .unwrap();
+    let uri = lab.daemon.test_uri();
+    let a = lab.agent(&cfg);
+    a.expect("start", rc::SUCCESS);
+    println!(
+        "agent: {} (debug build); heartbeat: {HB_VIRTUALDOMAIN}",
+        vd_binary()
+    );
+    bench_monitors(
+        "test driver through a private libvirtd (test+unix:///default)",
+        runs,
+        &lab.path().join("bench"),
+        &cfg,
+        &uri,
+        dom,
+    );
+    // migrate_to on the test driver: what libvirt answers
+    let out = a
+        .clone()
+        .env("OCF_RESKEY_CRM_meta_migrate_source", "hosta")
+        .env("OCF_RESKEY_CRM_meta_migrate_target", "hostb")
+        .param("remoteuri", &uri)
+        .command(&["migrate_to"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    println!(
+        "\nmigrate_to on the test driver: rc {:?}: {}",
+        out.status.code(),
+        err.lines().last().unwrap_or("")
+    );
+    a.expect("stop", rc::SUCCESS);
+    drop(lab);
+
+    if std::env::var("RA_BENCH_QEMU").is_ok_and(|v| v == "0") {
+        println!("\nreal QEMU guest: skipped (RA_BENCH_QEMU=0)");
+        return;
+    }
+    let Some(q) = QemuLab::new(&tag, 2) else {
+        println!("\nreal QEMU guest: skipped (no QEMU, busybox or kernel)");
+        return;
+    };
+    let cfg = q.config("vm.xml", "");
+    q.agent(0, &cfg).expect("start", rc::SUCCESS);
+    q.wait_serial(0, READY, BOOT_LIMIT);
+    bench_monitors(
+        "real QEMU TCG guest (qemu+unix:///system)",
+        runs.div_ceil(2),
+        &q.path().join("bench"),
+        &cfg,
+        &q.daemons[0].qemu_uri(),
+        &q.name,
+    );
+
+    // Live migrations, alternately by the agent (migrate_to on the source,
+    // then migrate_from on the target and stop on the source, as Pacemaker
+    // does) and by `virsh migrate` with the same URIs and options.
+    let nodes = ["hosta", "hostb"];
+    let migrating = |on: usize, from: usize, to: usize| {
+        q.agent(on, &cfg)
+            .env("OCF_RESKEY_CRM_meta_migrate_source", nodes[from])
+            .env("OCF_RESKEY_CRM_meta_migrate_target", nodes[to])
+            .param("remoteuri", q.daemons[to].qemu_uri())
+            .param("migrateuri", "tcp://127.0.0.1")
+            .param("migrate_options", "--listen-address 127.0.0.1")
+    };
+    println!("\nlive migrations of the real guest between two daemons (wall ms per call)");
+    let (mut walls, mut overheads, mut virsh_walls) = (Vec::new(), Vec::new(), Vec::new());
+    let mut at = 0;
+    for k in 0..pairs * 2 {
+        let to = 1 - at;
+        let how = format!("{} -> {}", nodes[at], nodes[to]);
+        if k % 4 == 0 || k % 4 == 3 {
+            let (wall, out) = time_run(quiet(migrating(at, at, to).command(&["migrate_to"])));
+            assert!(
+                out.status.success(),
+                "migrate_to failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let inside = logged_migration_ms(&out.stderr);
+            let job = job_ms(&q.daemons[to].qemu_uri(), &q.name);
+            let (from_wall, _) = time_run(quiet(migrating(to, at, to).command(&["migrate_from"])));
+            q.agent(at, &cfg).expect("stop", rc::SUCCESS);
+            let wall = millis(wall);
+            walls.push(wall);
+            if let Some(i) = inside {
+                overheads.push(wall - i);
+            }
+            println!(
+                "  agent {how}: migrate_to {wall:.0}, of which libvirt (target connect + \
+                 virDomainMigrate3) {}, QEMU job {}; overhead {}; migrate_from {:.0}",
+                ms_or_na(inside),
+                ms_or_na(job),
+                ms_or_na(inside.map(|i| wall - i)),
+                millis(from_wall)
+            );
+        } else {
+            let (wall, out) = time_run(plain(
+                "virsh",
+                &[
+                    "-c",
+                    &q.daemons[at].qemu_uri(),
+                    "migrate",
+                    "--live",
+                    &q.name,
+                    &q.daemons[to].qemu_uri(),
+                    "tcp://127.0.0.1",
+                    "--listen-address",
+                    "127.0.0.1",
+                ],
+            ));
+            assert!(
+                out.status.success(),
+                "virsh migrate failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let job = job_ms(&q.daemons[to].qemu_uri(), &q.name);
+            virsh_walls.push(millis(wall));
+            println!(
+                "  virsh {how}: virsh migrate --live {:.0}, QEMU job {}",
+                millis(wall),
+                ms_or_na(job)
+            );
+        }
+        at = to;
+    }
+    if !walls.is_empty() {
+        println!(
+            "  median: agent migrate_to {:.0}, virsh migrate {:.0}; agent overhead beyond \
+             its libvirt calls {:.0} ms",
+            median_f(&mut walls),
+            median_f(&mut virsh_walls),
+            median_f(&mut overheads)
+        );
+    }
 }

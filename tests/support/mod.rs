@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod guest;
+pub mod virtualdomain;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
