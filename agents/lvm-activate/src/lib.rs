@@ -174,6 +174,30 @@ pub struct LvmActivate {
 }
 
 impl LvmActivate {
+    /// An instance built by another caller's persona (rgmanager's `lvm`)
+    /// rather than from `OCF_RESKEY_*`: exclusive activation, no partial or
+    /// degraded activation, no takeover; the public fields adjust the rest.
+    pub fn new(vg: &str, lv: Option<&str>, mode: AccessMode, tag: &str) -> LvmActivate {
+        LvmActivate {
+            vg: vg.to_string(),
+            lv: lv.map(str::to_string),
+            mode_raw: Some(mode.name().to_string()),
+            shared: false,
+            tag: tag.to_string(),
+            partial: false,
+            degraded: false,
+            majority_pvs: false,
+            takeover: false,
+            checked: RefCell::new(None),
+        }
+    }
+
+    /// Hand `start` what the caller already checked (a persona with its own
+    /// setup rules), so `start` does not run [`LvmActivate::check`].
+    pub fn set_checked(&self, c: Checked) {
+        *self.checked.borrow_mut() = Some(c);
+    }
+
     fn mode(&self) -> Option<AccessMode> {
         self.mode_raw.as_deref().and_then(AccessMode::parse)
     }

@@ -1,0 +1,5 @@
+//! `lvm`: the rgmanager persona of the LVM agents (installed as
+//! `/usr/share/cluster/lvm.sh`).
+fn main() {
+    ocf::main::<ra_rgmanager_lvm::RgLvm>()
+}

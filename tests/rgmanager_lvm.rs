@@ -1,0 +1,768 @@
+//! The rgmanager `lvm` persona, run exactly as rgmanager runs lvm.sh.
+//!
+//! rgmanager's `build_env` (restree.c) gives the agent nothing but OCF
+//! variables: no PATH, no LANG, `OCF_ROOT=/usr/share/cluster`,
+//! `OCF_RESOURCE_TYPE=lvm`, `OCF_RESOURCE_INSTANCE=lvm:<name>`,
+//! `OCF_CHECK_LEVEL` (the status depth), `OCF_RESKEY_<attr>` for every
+//! attribute, `OCF_RESKEY_RGMANAGER_meta_refcnt` and (RHEL6)
+//! `OCF_RESKEY_RGMANAGER_meta_timeout` in seconds. Every run here starts from
+//! `env_clear` and that list only; the agent therefore reads the node's own
+//! `/etc/lvm/lvm.conf`, as under rgmanager.
+//!
+//! LVM needs device-mapper, which the host kernel lacks: the `guest_*` cases
+//! run inside the stock Debian kernel booted once with virtme-ng
+//! (`support::guest`, see tests/lvm.rs). In the guest, `/etc/lvm/lvm.conf` is
+//! HA LVM's (`volume_list = [ "@<node>" ]`, the node being the guest's host
+//! name); the test's own LVM commands (making PVs and VGs, playing the other
+//! node) use a permissive lvm.conf of the case (`LVM_SYSTEM_DIR`). Each case
+//! removes its dm devices and loops in `Drop`, also when it fails.
+//!
+//! Meta-data and bad parameters need no guest and run on the host.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use quick_xml::events::Event;
+use support::guest::in_guest;
+use support::{rc, Agent, LoopDevice};
+
+const BIN: &str = env!("CARGO_BIN_EXE_lvm");
+
+// ---------------------------------------------------------------------------
+// rgmanager's environment.
+
+/// What rgmanager passes for resource `lvm:<name>` (before the resource's
+/// other attributes): only OCF variables.
+fn rgmanager(name: &str) -> Agent {
+    Agent::new(BIN, Path::new("/nonexistent"))
+        .unset("HA_RSCTMP")
+        .unset("HA_LOGFACILITY")
+        .env("OCF_ROOT", "/usr/share/cluster")
+        .env("OCF_RA_VERSION_MAJOR", "1")
+        .env("OCF_RA_VERSION_MINOR", "0")
+        .env("OCF_RESOURCE_TYPE", "lvm")
+        .env("OCF_RESOURCE_INSTANCE", format!("lvm:{name}"))
+        .env("OCF_CHECK_LEVEL", "0")
+        .env("OCF_RESKEY_RGMANAGER_meta_refcnt", "0")
+        // QEMU TCG is slow; lvm.sh's own 5 s would do on real hardware
+        .env("OCF_RESKEY_RGMANAGER_meta_timeout", "60")
+        .param("name", name)
+}
+
+/// Every variable of the run is an OCF one: the harness adds nothing.
+#[track_caller]
+fn assert_only_ocf(a: &Agent) {
+    let cmd = a.command(&["status"]);
+    let names: Vec<String> = cmd
+        .get_envs()
+        .map(|(k, _)| k.to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.iter().all(|k| k.starts_with("OCF_")),
+        "not an rgmanager environment: {names:?}"
+    );
+}
+
+fn depth(a: &Agent, level: u32) -> Agent {
+    a.clone().env("OCF_CHECK_LEVEL", level.to_string())
+}
+
+/// Run `action`: (exit code, stdout, stderr).
+fn run(agent: &Agent, action: &str) -> (i32, String, String) {
+    let out = agent.command(&[action]).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Require exit code `want`; returns stderr.
+#[track_caller]
+fn expect(agent: &Agent, action: &str, want: i32) -> String {
+    let (code, stdout, stderr) = run(agent, action);
+    assert_eq!(
+        code, want,
+        "lvm {action}: wanted {want}, got {code}\nstdout: {stdout}\nstderr: {stderr}"
+    );
+    stderr
+}
+
+fn exit_reasons(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("ocf-exit-reason:"))
+        .collect()
+}
+
+/// Require `want` and exactly one exit reason containing `needle`.
+#[track_caller]
+fn expect_reason(agent: &Agent, action: &str, want: i32, needle: &str) {
+    let stderr = expect(agent, action, want);
+    let reasons = exit_reasons(&stderr);
+    assert_eq!(reasons.len(), 1, "one exit reason wanted: {stderr}");
+    assert!(
+        reasons[0].contains(needle),
+        "'{needle}' not in: {}",
+        reasons[0]
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Host side: meta-data, bad parameters, the guest run.
+
+#[test]
+fn rgmanager_lvm_suite_in_guest_kernel() {
+    support::guest::run(&support::guest::Suite {
+        name: "rgmanager-lvm",
+        modules: "kernel/drivers/md",
+        env: &["LVM_SUPPRESS_FD_WARNINGS=1"],
+        setup: "modprobe dm-mod; modprobe loop 2>/dev/null",
+        limit: Duration::from_secs(15 * 60),
+    });
+}
+
+#[test]
+fn bad_parameters_are_6_for_every_action() {
+    let a = rgmanager("bad").param("vg_name", "ra-rgm-nosuch-vg");
+    assert_only_ocf(&a);
+    for action in [
+        "start",
+        "stop",
+        "status",
+        "monitor",
+        "verify-all",
+        "recover",
+    ] {
+        expect_reason(
+            &a.clone().unset("OCF_RESKEY_vg_name"),
+            action,
+            rc::ERR_CONFIGURED,
+            "vg_name",
+        );
+        expect_reason(
+            &a.clone().param("vg_name", "a/b"),
+            action,
+            rc::ERR_CONFIGURED,
+            "vg_name",
+        );
+        expect_reason(
+            &a.clone().param("lv_name", "-x"),
+            action,
+            rc::ERR_CONFIGURED,
+            "lv_name",
+        );
+        expect_reason(
+            &a.clone().unset("OCF_RESKEY_name"),
+            action,
+            rc::ERR_CONFIGURED,
+            "name",
+        );
+        expect_reason(
+            &a.clone().param("self_fence", "maybe"),
+            action,
+            rc::ERR_CONFIGURED,
+            "self_fence",
+        );
+    }
+    expect(
+        &a.clone().env("OCF_CHECK_LEVEL", "deep"),
+        "status",
+        rc::ERR_CONFIGURED,
+    );
+    // Well-formed but absent: not running, and stopping it is no error.
+    expect(&a, "status", rc::NOT_RUNNING);
+    expect(&depth(&a, 10), "status", rc::NOT_RUNNING);
+    expect(&a, "monitor", rc::NOT_RUNNING);
+    expect(&a, "stop", rc::SUCCESS);
+    expect(&a, "reload", rc::SUCCESS);
+    expect(&a, "reconfig", rc::SUCCESS);
+    // Actions lvm does not have; no action at all.
+    expect(&a, "frobnicate", rc::ERR_UNIMPLEMENTED);
+    let out = a.command(&["migrate", "node2"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(rc::ERR_UNIMPLEMENTED));
+    let out = Command::new(BIN).env_clear().output().unwrap();
+    assert_eq!(out.status.code(), Some(rc::ERR_ARGS));
+}
+
+/// Attributes of an element, as owned pairs.
+fn attrs(e: &quick_xml::events::BytesStart) -> Vec<(String, String)> {
+    e.attributes()
+        .map(|a| {
+            let a = a.unwrap();
+            (
+                String::from_utf8(a.key.as_ref().to_vec()).unwrap(),
+                a.unescape_value().unwrap().into_owned(),
+            )
+        })
+        .collect()
+}
+
+fn get<'a>(attrs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    attrs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+#[test]
+fn meta_data_carries_the_rgmanager_extensions_of_lvm_sh() {
+    // rgmanager reads it at start-up with an empty environment
+    let out = Command::new(BIN)
+        .arg("meta-data")
+        .env_clear()
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let xml = String::from_utf8(out.stdout).unwrap();
+    assert!(xml.contains("<!DOCTYPE resource-agent SYSTEM \"ra-api-1-modified.dtd\">"));
+    let lint = Command::new("xmllint")
+        .args(["--noout", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(xml.as_bytes())?;
+            c.wait_with_output()
+        })
+        .expect("xmllint is installed");
+    assert!(
+        lint.status.success(),
+        "{}",
+        String::from_utf8_lossy(&lint.stderr)
+    );
+
+    let mut reader = quick_xml::Reader::from_str(&xml);
+    reader.config_mut().trim_text(true);
+    let mut path: Vec<String> = Vec::new();
+    let mut top: Vec<String> = Vec::new();
+    let mut root = Vec::new();
+    let mut params: Vec<Vec<(String, String)>> = Vec::new();
+    let mut actions: Vec<Vec<(String, String)>> = Vec::new();
+    let mut special: Vec<(String, Vec<(String, String)>)> = Vec::new();
+    let mut special_tag = None;
+    loop {
+        let ev = reader.read_event().unwrap();
+        let (e, empty) = match &ev {
+            Event::Start(e) => (e.clone(), false),
+            Event::Empty(e) => (e.clone(), true),
+            Event::End(_) => {
+                path.pop();
+                continue;
+            }
+            Event::Eof => break,
+            _ => continue,
+        };
+        let name = String::from_utf8(e.name().as_ref().to_vec()).unwrap();
+        let a = attrs(&e);
+        match path
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
+            [] => {
+                assert_eq!(name, "resource-agent");
+                root = a;
+            }
+            ["resource-agent"] => {
+                top.push(name.clone());
+                if name == "special" {
+                    special_tag = get(&a, "tag").map(str::to_string);
+                }
+            }
+            ["resource-agent", "parameters"] => params.push(a),
+            ["resource-agent", "actions"] => actions.push(a),
+            ["resource-agent", "special"] => special.push((name.clone(), a)),
+            _ => {}
+        }
+        if !empty {
+            path.push(name);
+        }
+    }
+    assert_eq!(get(&root, "name"), Some("lvm"));
+    assert_eq!(get(&root, "version"), Some("rgmanager 2.0"));
+    assert_eq!(
+        top,
+        [
+            "version",
+            "longdesc",
+            "shortdesc",
+            "parameters",
+            "actions",
+            "special"
+        ]
+    );
+    assert_eq!(special_tag.as_deref(), Some("rgmanager"));
+
+    // lvm.sh's parameters, in its order; one primary, and it is name
+    let names: Vec<&str> = params.iter().filter_map(|p| get(p, "name")).collect();
+    assert_eq!(
+        names,
+        ["name", "vg_name", "lv_name", "self_fence", "nfslock"]
+    );
+    let primaries: Vec<&str> = params
+        .iter()
+        .filter(|p| get(p, "primary") == Some("1"))
+        .filter_map(|p| get(p, "name"))
+        .collect();
+    assert_eq!(primaries, ["name"]);
+    let param = |n: &str| params.iter().find(|p| get(p, "name") == Some(n)).unwrap();
+    assert_eq!(get(param("vg_name"), "required"), Some("1"));
+    assert_eq!(get(param("lv_name"), "required"), None);
+    assert_eq!(get(param("nfslock"), "inherit"), Some("service%nfslock"));
+    let allowed = [
+        "name", "primary", "required", "inherit", "unique", "reconfig",
+    ];
+    for p in &params {
+        for (k, _) in p {
+            assert!(allowed.contains(&k.as_str()), "parameter attribute {k}");
+        }
+        if get(p, "inherit").is_some() {
+            for k in ["primary", "unique", "required"] {
+                assert_ne!(get(p, k), Some("1"), "inherit with {k}");
+            }
+        }
+    }
+
+    // actions: what rgmanager runs; status every hour at depth 0 and 10
+    for n in [
+        "start",
+        "stop",
+        "status",
+        "monitor",
+        "recover",
+        "reload",
+        "reconfig",
+        "meta-data",
+        "validate-all",
+        "verify-all",
+    ] {
+        assert!(actions.iter().any(|a| get(a, "name") == Some(n)), "{n}");
+    }
+    for a in &actions {
+        assert!(get(a, "timeout").is_some(), "{a:?}");
+    }
+    let status: Vec<(Option<&str>, Option<&str>)> = actions
+        .iter()
+        .filter(|a| get(a, "name") == Some("status"))
+        .map(|a| (get(a, "depth"), get(a, "interval")))
+        .collect();
+    assert_eq!(status, [(None, Some("3600s")), (Some("10"), Some("3600s"))]);
+
+    // special: exactly lvm.sh's (one instance, no child types)
+    assert_eq!(special.len(), 1, "{special:?}");
+    assert_eq!(special[0].0, "attributes");
+    assert_eq!(special[0].1, [("maxinstances".into(), "1".into())]);
+}
+
+// ---------------------------------------------------------------------------
+// Guest side: fixtures.
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// This node's name as the agent sees it (no cluster: the host name).
+fn node_name() -> String {
+    nix::unistd::gethostname().unwrap().into_string().unwrap()
+}
+
+/// HA LVM's lvm.conf for this node.
+fn ha_lvm_conf(volume_list: &str) -> String {
+    format!(
+        "global {{\n event_activation = 0\n}}\nactivation {{\n volume_list = {volume_list}\n}}\n"
+    )
+}
+
+const NODE_CONF: &str = "/etc/lvm/lvm.conf";
+
+/// Replaces the node's lvm.conf for one case; puts HA LVM's back on drop.
+struct NodeConf;
+
+impl NodeConf {
+    fn set(body: &str) -> NodeConf {
+        std::fs::write(NODE_CONF, body).unwrap();
+        NodeConf
+    }
+}
+
+impl Drop for NodeConf {
+    fn drop(&mut self) {
+        let _ = std::fs::write(NODE_CONF, ha_lvm_conf(&format!("[ \"@{}\" ]", node_name())));
+    }
+}
+
+/// One case: loops, VGs, the test's own lvm.conf directory; removes the
+/// VGs' dm devices on drop, then the loops go.
+struct Case {
+    name: String,
+    conf: PathBuf,
+    vgs: Vec<String>,
+    loops: Vec<LoopDevice>,
+    dir: tempfile::TempDir,
+}
+
+impl Case {
+    fn new(label: &str) -> Case {
+        assert!(
+            in_guest(),
+            "guest_* cases need device-mapper: they run inside the guest kernel (rgmanager_lvm_suite_in_guest_kernel)"
+        );
+        static GLOBAL_CONF: std::sync::Once = std::sync::Once::new();
+        GLOBAL_CONF.call_once(|| drop(NodeConf));
+        let n = SEQ.fetch_add(1, Ordering::SeqCst);
+        let name = format!("rgm-{label}-{}{n}", std::process::id() % 1000);
+        let dir = support::tempdir(label);
+        let conf = dir.path().join("lvm");
+        std::fs::create_dir_all(&conf).unwrap();
+        // the test's (and the "other node's") view: no volume_list
+        std::fs::write(
+            conf.join("lvm.conf"),
+            "global {\n event_activation = 0\n}\n",
+        )
+        .unwrap();
+        Case {
+            name,
+            conf,
+            vgs: Vec::new(),
+            loops: Vec::new(),
+            dir,
+        }
+    }
+
+    fn lvm(&self, args: &[&str]) -> Output {
+        Command::new("lvm")
+            .args(args)
+            .env("LVM_SYSTEM_DIR", &self.conf)
+            .env("LVM_SUPPRESS_FD_WARNINGS", "1")
+            .output()
+            .unwrap()
+    }
+
+    fn lvm_ok(&self, args: &[&str]) -> String {
+        let out = self.lvm(args);
+        assert!(
+            out.status.success(),
+            "lvm {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// A VG named after the case on a new 32 MiB loop, with 8M LVs `lvs`,
+    /// all inactive.
+    fn vg(&mut self, lvs: &[&str]) -> String {
+        let d = self.dir.path().join(format!("pv{}", self.loops.len()));
+        std::fs::create_dir_all(&d).unwrap();
+        let l = LoopDevice::new(&d, 32, "none");
+        let pv = l.device.clone();
+        self.loops.push(l);
+        let vg = format!("{}-vg{}", self.name, self.vgs.len());
+        self.lvm_ok(&["vgcreate", "-q", &vg, &pv]);
+        self.vgs.push(vg.clone());
+        for lv in lvs {
+            self.lvm_ok(&["lvcreate", "-q", "-L", "8M", "-n", lv, &vg]);
+        }
+        self.lvm_ok(&["vgchange", "-q", "-an", &vg]);
+        vg
+    }
+
+    fn active(&self, vg: &str, lv: &str) -> bool {
+        let out = self.lvm_ok(&[
+            "lvs",
+            "--noheadings",
+            "-o",
+            "lv_attr",
+            &format!("{vg}/{lv}"),
+        ]);
+        out.trim().chars().nth(4) == Some('a')
+    }
+
+    fn tags(&self, vg: &str) -> Vec<String> {
+        self.lvm_ok(&["vgs", "--noheadings", "-o", "vg_tags", vg])
+            .trim()
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The resource `lvm:<label>` for `vg`.
+    fn agent(&self, label: &str, vg: &str) -> Agent {
+        rgmanager(&format!("{}-{label}", self.name)).param("vg_name", vg)
+    }
+
+    /// A directory holding `corosync-quorumtool` that lists `members`, and
+    /// the PATH finding it first (the only addition to rgmanager's
+    /// environment, for the membership cases).
+    fn membership(&self, members: &[&str]) -> String {
+        let bin = self.dir.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let mut body = String::from(
+            "#!/bin/sh\necho\necho 'Membership information'\necho '----------------------'\necho '    Nodeid      Votes Name'\n",
+        );
+        for (i, m) in members.iter().enumerate() {
+            body.push_str(&format!("echo '         {}          1 {m}'\n", i + 1));
+        }
+        let tool = bin.join("corosync-quorumtool");
+        std::fs::write(&tool, body).unwrap();
+        std::fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        format!("{}:{}", bin.display(), ocf::command::DEFAULT_PATH)
+    }
+}
+
+impl Drop for Case {
+    fn drop(&mut self) {
+        for vg in &self.vgs {
+            let prefix = format!("{}-", vg.replace('-', "--"));
+            let names = Command::new("dmsetup")
+                .args(["info", "-c", "--noheadings", "-o", "name"])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            for n in names
+                .lines()
+                .map(str::trim)
+                .filter(|n| n.starts_with(&prefix))
+            {
+                let _ = Command::new("dmsetup").args(["remove", "-f", n]).status();
+            }
+        }
+    }
+}
+
+/// The device node of an active LV (`/dev/dm-N`, which devtmpfs makes
+/// whether or not udev runs).
+fn dm_node(vg: &str, lv: &str) -> PathBuf {
+    let want = format!("{}-{}", vg.replace('-', "--"), lv.replace('-', "--"));
+    std::fs::read_dir("/sys/block")
+        .unwrap()
+        .flatten()
+        .find(|e| {
+            std::fs::read_to_string(e.path().join("dm/name")).is_ok_and(|n| n.trim_end() == want)
+        })
+        .map(|e| Path::new("/dev").join(e.file_name()))
+        .unwrap_or_else(|| panic!("{vg}/{lv} is not active"))
+}
+
+// ---------------------------------------------------------------------------
+// Guest cases.
+
+#[test]
+#[ignore = "runs inside the guest kernel: see rgmanager_lvm_suite_in_guest_kernel"]
+fn guest_whole_vg_lifecycle_with_the_node_tag() {
+    let mut c = Case::new("vg");
+    let vg = c.vg(&["lv-1", "lv-2"]);
+    let node = node_name();
+    let a = c.agent("whole", &vg);
+    assert_only_ocf(&a);
+    // HA LVM's lvm.conf keeps plain activation out
+    let _ = Command::new("lvm")
+        .args(["vgchange", "-ay", &vg])
+        .env("LVM_SUPPRESS_FD_WARNINGS", "1")
+        .output()
+        .unwrap();
+    assert!(!c.active(&vg, "lv-1"), "volume_list did not filter");
+    expect(&a, "status", rc::NOT_RUNNING);
+    expect(&depth(&a, 10), "status", rc::NOT_RUNNING);
+    expect(&a, "verify-all", rc::SUCCESS);
+    expect(&a, "validate-all", rc::SUCCESS);
+    assert!(c.tags(&vg).is_empty(), "verify-all changed the VG");
+    expect(&a, "start", rc::SUCCESS);
+    assert_eq!(c.tags(&vg), [node.as_str()]);
+    assert!(c.active(&vg, "lv-1") && c.active(&vg, "lv-2"));
+    for level in [0, 10, 20] {
+        expect(&depth(&a, level), "status", rc::SUCCESS);
+        expect(&depth(&a, level), "monitor", rc::SUCCESS);
+    }
+    expect(&a, "start", rc::SUCCESS);
+    assert_eq!(c.tags(&vg), [node.as_str()]);
+    expect(&a, "reload", rc::SUCCESS);
+    expect(&a, "reconfig", rc::SUCCESS);
+    expect(&a, "stop", rc::SUCCESS);
+    assert!(c.tags(&vg).is_empty(), "our tag stayed: {:?}", c.tags(&vg));
+    assert!(!c.active(&vg, "lv-1") && !c.active(&vg, "lv-2"));
+    expect(&a, "stop", rc::SUCCESS);
+    expect(&a, "status", rc::NOT_RUNNING);
+    expect(&depth(&a, 10), "status", rc::NOT_RUNNING);
+
+    // Lost behind our back: status says so, recover brings it back.
+    expect(&a, "start", rc::SUCCESS);
+    c.lvm_ok(&["vgchange", "-an", &vg]);
+    expect(&a, "status", rc::NOT_RUNNING);
+    expect(&a, "recover", rc::SUCCESS);
+    assert!(c.active(&vg, "lv-1") && c.active(&vg, "lv-2"));
+    assert_eq!(c.tags(&vg), [node.as_str()]);
+    expect(&a, "status", rc::SUCCESS);
+    // Stopping what is no longer active still drops our tag.
+    c.lvm_ok(&["vgchange", "-an", &vg]);
+    expect(&a, "stop", rc::SUCCESS);
+    assert!(
+        c.tags(&vg).is_empty(),
+        "tag left after stop: {:?}",
+        c.tags(&vg)
+    );
+}
+
+#[test]
+#[ignore = "runs inside the guest kernel: see rgmanager_lvm_suite_in_guest_kernel"]
+fn guest_single_lv_lifecycle() {
+    let mut c = Case::new("lv");
+    let vg = c.vg(&["lv-1", "lv-2"]);
+    let node = node_name();
+    let a = c.agent("one", &vg).param("lv_name", "lv-1");
+    expect(&a, "status", rc::NOT_RUNNING);
+    expect(&a, "start", rc::SUCCESS);
+    assert!(c.active(&vg, "lv-1"));
+    assert!(!c.active(&vg, "lv-2"), "lv_name activated lv-2 too");
+    assert_eq!(c.tags(&vg), [node.as_str()]);
+    expect(&a, "status", rc::SUCCESS);
+    expect(&depth(&a, 10), "status", rc::SUCCESS);
+    expect(&a, "start", rc::SUCCESS);
+    expect(&a, "stop", rc::SUCCESS);
+    assert!(!c.active(&vg, "lv-1"));
+    assert!(c.tags(&vg).is_empty());
+    expect(&a, "stop", rc::SUCCESS);
+    expect(&a, "status", rc::NOT_RUNNING);
+    // The other LV is not ours to report.
+    c.lvm_ok(&["vgchange", "--addtag", &node, &vg]);
+    c.lvm_ok(&["lvchange", "-ay", &format!("{vg}/lv-2")]);
+    expect(&a, "status", rc::NOT_RUNNING);
+    c.lvm_ok(&["lvchange", "-an", &format!("{vg}/lv-2")]);
+    c.lvm_ok(&["vgchange", "--deltag", &node, &vg]);
+    // An LV the VG does not have.
+    expect_reason(
+        &a.clone().param("lv_name", "nosuch"),
+        "start",
+        rc::ERR_CONFIGURED,
+        "nosuch",
+    );
+    assert!(c.tags(&vg).is_empty());
+}
+
+#[test]
+#[ignore = "runs inside the guest kernel: see rgmanager_lvm_suite_in_guest_kernel"]
+fn guest_another_nodes_tag_is_refused_unless_it_left_the_cluster() {
+    let mut c = Case::new("own");
+    let vg = c.vg(&["lv-1"]);
+    let node = node_name();
+    let a = c.agent("own", &vg);
+    // The other node owns it; membership unknown (no corosync): refused.
+    c.lvm_ok(&["vgchange", "--addtag", "other-node", &vg]);
+    expect_reason(&a, "start", rc::ERR_GENERIC, "other-node");
+    assert_eq!(c.tags(&vg), ["other-node"]);
+    assert!(!c.active(&vg, "lv-1"));
+    expect(&a, "status", rc::NOT_RUNNING);
+    // Stop leaves another node's tag alone.
+    expect(&a, "stop", rc::SUCCESS);
+    assert_eq!(c.tags(&vg), ["other-node"]);
+    // The owner is a live member: refused.
+    let both = a
+        .clone()
+        .env("PATH", c.membership(&[node.as_str(), "other-node"]));
+    expect_reason(&both, "start", rc::ERR_GENERIC, "live cluster member");
+    assert_eq!(c.tags(&vg), ["other-node"]);
+    assert!(!c.active(&vg, "lv-1"));
+    // The owner left the cluster: taken over.
+    let alone = a.clone().env("PATH", c.membership(&[node.as_str()]));
+    let stderr = expect(&alone, "start", rc::SUCCESS);
+    assert!(
+        stderr.contains("other-node"),
+        "takeover not logged: {stderr}"
+    );
+    assert_eq!(c.tags(&vg), [node.as_str()]);
+    assert!(c.active(&vg, "lv-1"));
+    // Retagged behind our back while active: depth 10 notices, depth 0 not.
+    c.lvm_ok(&["vgchange", "--deltag", &node, "--addtag", "other-node", &vg]);
+    expect(&a, "status", rc::SUCCESS);
+    expect_reason(&depth(&a, 10), "status", rc::ERR_GENERIC, "other-node");
+    // Active here under a foreign tag: never "taken over" on top of it.
+    expect(&alone, "start", rc::ERR_GENERIC);
+    expect(&a, "stop", rc::SUCCESS);
+    assert!(!c.active(&vg, "lv-1"));
+    assert_eq!(c.tags(&vg), ["other-node"]);
+}
+
+#[test]
+#[ignore = "runs inside the guest kernel: see rgmanager_lvm_suite_in_guest_kernel"]
+fn guest_lvm_conf_and_missing_vg() {
+    let mut c = Case::new("conf");
+    let vg = c.vg(&["lv-1"]);
+    let node = node_name();
+    let a = c.agent("conf", &vg);
+    {
+        let _conf = NodeConf::set(&ha_lvm_conf("[ ]"));
+        expect_reason(&a, "start", rc::ERR_CONFIGURED, &format!("\"@{node}\""));
+        expect_reason(&a, "verify-all", rc::ERR_CONFIGURED, "volume_list");
+        expect(&a, "status", rc::NOT_RUNNING);
+        expect(&a, "stop", rc::SUCCESS);
+    }
+    {
+        let _conf = NodeConf::set(&ha_lvm_conf(&format!("[ \"@{node}\", \"{vg}\" ]")));
+        expect_reason(&a, "start", rc::ERR_CONFIGURED, "outside the cluster");
+    }
+    {
+        let _conf = NodeConf::set("global {\n event_activation = 0\n}\n");
+        expect_reason(&a, "start", rc::ERR_CONFIGURED, "volume_list is not set");
+    }
+    assert!(!c.active(&vg, "lv-1"));
+    assert!(c.tags(&vg).is_empty());
+    // HA LVM's lvm.conf is back: it starts.
+    expect(&a, "start", rc::SUCCESS);
+    expect(&a, "stop", rc::SUCCESS);
+    // A VG this node cannot see.
+    let gone = c.agent("gone", &format!("{}-nosuch", c.name));
+    expect_reason(&gone, "start", rc::ERR_GENERIC, "not visible");
+    expect(&gone, "status", rc::NOT_RUNNING);
+    expect(&gone, "stop", rc::SUCCESS);
+}
+
+#[test]
+#[ignore = "runs inside the guest kernel: see rgmanager_lvm_suite_in_guest_kernel"]
+fn guest_self_fence_when_the_stop_fails() {
+    let mut c = Case::new("fence");
+    let vg = c.vg(&["lv-1"]);
+    // a reboot that only records how it was called, first on PATH
+    let bin = c.dir.path().join("fencebin");
+    std::fs::create_dir(&bin).unwrap();
+    let marker = c.dir.path().join("rebooted");
+    let fake = bin.join("reboot");
+    std::fs::write(
+        &fake,
+        format!("#!/bin/sh\necho \"$@\" > '{}'\n", marker.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), ocf::command::DEFAULT_PATH);
+    let tools = ocf::Tools::from_env(&ocf::Env::from_pairs([("PATH", path.as_str())]));
+    assert_eq!(
+        tools.find("reboot"),
+        Some(fake.clone()),
+        "refusing to run: the real reboot would be found"
+    );
+    let a = c
+        .agent("fence", &vg)
+        .env("PATH", &path)
+        .param("self_fence", "1");
+    expect(&a, "start", rc::SUCCESS);
+    expect(&a, "stop", rc::SUCCESS);
+    assert!(!marker.exists(), "a good stop fenced");
+    expect(&a, "start", rc::SUCCESS);
+    // hold the LV open: deactivation fails
+    let holder = std::fs::File::open(dm_node(&vg, "lv-1")).unwrap();
+    let short = a.clone().env("OCF_RESKEY_RGMANAGER_meta_timeout", "6");
+    let stderr = expect(&short, "stop", rc::ERR_GENERIC);
+    assert!(stderr.contains("self_fence"), "{stderr}");
+    let args = std::fs::read_to_string(&marker).expect("reboot was not called");
+    assert_eq!(args.trim(), "-f -n");
+    drop(holder);
+    expect(&a, "stop", rc::SUCCESS);
+    assert!(!c.active(&vg, "lv-1"));
+    assert!(c.tags(&vg).is_empty());
+}
