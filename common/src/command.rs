@@ -66,6 +66,47 @@ impl Tools {
             .ok_or_else(|| Failure::installed(format!("required tool '{name}' not found")))
     }
 
+    /// Run each of `scripts` (found like any tool, run as an argument vector
+    /// with no arguments) in turn within `deadline`; the first one missing or
+    /// failing is the failure. `what` names them in messages ("monitor
+    /// script").
+    pub fn run_scripts(
+        &self,
+        what: &str,
+        scripts: &[String],
+        deadline: &Deadline,
+    ) -> Result<(), Failure> {
+        for script in scripts {
+            let path = self
+                .find(script)
+                .ok_or_else(|| Failure::generic(format!("{what} {script} not found")))?;
+            let out = Cmd::new(path).path(&self.path).run(deadline)?;
+            if !out.success() {
+                return Err(Failure::generic(format!(
+                    "{what} {script} failed: {}",
+                    out.message()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Self-fence (rgmanager's `self_fence`): log why and reboot the node at
+    /// once with `reboot -f -n`. Never fails: there is nothing left to do if
+    /// the reboot cannot be run, beyond logging it.
+    pub fn self_fence(&self, why: &str) {
+        crate::error!("{why}; self_fence is set: rebooting this node (reboot -fn)");
+        match self.command("reboot") {
+            Ok(cmd) => {
+                let deadline = Deadline::after(Duration::from_secs(10));
+                if let Err(e) = cmd.args(["-f", "-n"]).run(&deadline) {
+                    crate::error!("self-fence: reboot failed: {e}");
+                }
+            }
+            Err(e) => crate::error!("self-fence: {}", e.reason),
+        }
+    }
+
     /// A command for the tool `name`, or OCF_ERR_INSTALLED if it is missing.
     pub fn command(&self, name: &str) -> Result<Cmd, Failure> {
         Ok(Cmd::new(self.require(name)?).path(&self.path))
@@ -317,6 +358,22 @@ mod tests {
         assert!(!out.success());
         assert_eq!(out.code(), Some(2));
         assert!(out.message().contains("No such file"));
+    }
+
+    #[test]
+    fn scripts_run_in_turn_and_the_first_failure_is_reported() {
+        let d = Deadline::after(Duration::from_secs(10));
+        let t = tools();
+        t.run_scripts("monitor script", &["true".into(), "true".into()], &d)
+            .unwrap();
+        let e = t
+            .run_scripts("monitor script", &["true".into(), "false".into()], &d)
+            .unwrap_err();
+        assert_eq!(e.reason, "monitor script false failed: ");
+        let e = t
+            .run_scripts("check", &["no-such-script-here".into()], &d)
+            .unwrap_err();
+        assert_eq!(e.reason, "check no-such-script-here not found");
     }
 
     #[test]

@@ -27,11 +27,10 @@
 //! | `fsid`, `use_findmnt` | accepted; `fsid` is for child `nfsexport`/`nfsclient` resources, and the mount table is always `/proc/self/mountinfo` (never findmnt, never blocking on autofs) |
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use ocf::{
-    error, info, warn, ActionSpec, AgentMeta, Context, Failure, OcfResult, OcfStatus, ParamSpec,
-    Params, ResourceAgent, Special, SpecialElement,
+    info, warn, ActionSpec, AgentMeta, Context, Failure, OcfResult, OcfStatus, ParamSpec, Params,
+    ResourceAgent, Special, SpecialElement,
 };
 use ra_filesystem::{device, mounts, Config, Filesystem, ForceUnmount};
 
@@ -342,19 +341,7 @@ impl Fs {
 
     /// `self_fence`: the unmount failed, reboot now.
     fn fence(&self, ctx: &Context, why: &Failure) {
-        error!(
-            "{}; self_fence is set: rebooting this node (reboot -fn)",
-            why.reason
-        );
-        match ctx.tools().command("reboot") {
-            Ok(cmd) => {
-                let deadline = ocf::Deadline::after(Duration::from_secs(10));
-                if let Err(e) = cmd.args(["-f", "-n"]).run(&deadline) {
-                    error!("self-fence: reboot failed: {e}");
-                }
-            }
-            Err(e) => error!("self-fence: {}", e.reason),
-        }
+        ctx.tools().self_fence(&why.reason);
     }
 }
 

@@ -36,8 +36,8 @@ use std::cell::RefCell;
 use std::time::Duration;
 
 use ocf::{
-    error, info, warn, ActionSpec, AgentMeta, Context, Failure, OcfResult, OcfStatus, ParamSpec,
-    Params, ResourceAgent, Special, SpecialElement,
+    info, warn, ActionSpec, AgentMeta, Context, Failure, OcfResult, OcfStatus, ParamSpec, Params,
+    ResourceAgent, Special, SpecialElement,
 };
 use ra_lvm_activate::dm;
 use ra_lvm_activate::lvm::{self, Lvm, LvmConf};
@@ -457,19 +457,7 @@ fn members(ctx: &Context) -> Option<Vec<String>> {
 
 /// `self_fence`: the stop failed, reboot now.
 fn fence(ctx: &Context, why: &Failure) {
-    error!(
-        "{}; self_fence is set: rebooting this node (reboot -fn)",
-        why.reason
-    );
-    match ctx.tools().command("reboot") {
-        Ok(cmd) => {
-            let deadline = ocf::Deadline::after(Duration::from_secs(10));
-            if let Err(e) = cmd.args(["-f", "-n"]).run(&deadline) {
-                error!("self-fence: reboot failed: {e}");
-            }
-        }
-        Err(e) => error!("self-fence: {}", e.reason),
-    }
+    ctx.tools().self_fence(&why.reason);
 }
 
 #[cfg(test)]

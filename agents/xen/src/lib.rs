@@ -434,20 +434,8 @@ impl Xen {
 
     /// Run the monitor scripts; the first failing one is the failure.
     fn run_monitor_scripts(&self, ctx: &Context, dl: &Deadline) -> Result<(), Failure> {
-        let tools = ctx.tools();
-        for script in &self.monitor_scripts {
-            let path = tools
-                .find(script)
-                .ok_or_else(|| Failure::generic(format!("monitor script {script} not found")))?;
-            let out = ocf::Cmd::new(path).path(tools.path()).run(dl)?;
-            if !out.success() {
-                return Err(Failure::generic(format!(
-                    "monitor script {script} failed: {}",
-                    out.message()
-                )));
-            }
-        }
-        Ok(())
+        ctx.tools()
+            .run_scripts("monitor script", &self.monitor_scripts, dl)
     }
 
     /// Rebalance memory over the running guests, as heartbeat does:
