@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use predicates::str::contains;
 use quick_xml::events::Event;
+use support::rgmanager::{assert_only_ocf, attrs, depth, get};
 use support::{is_mounted, rc, Agent, LoopDevice};
 
 const BIN: &str = env!("CARGO_BIN_EXE_fs");
@@ -64,39 +65,9 @@ impl Drop for Fs {
     }
 }
 
-/// What rgmanager passes for resource `fs:<name>` (before the resource's
-/// other attributes): only OCF variables.
+/// What rgmanager passes for resource `fs:<name>`.
 fn rgmanager(name: &str) -> Agent {
-    Agent::new(BIN, Path::new("/nonexistent"))
-        .unset("HA_RSCTMP")
-        .unset("HA_LOGFACILITY")
-        .env("OCF_ROOT", "/usr/share/cluster")
-        .env("OCF_RA_VERSION_MAJOR", "1")
-        .env("OCF_RA_VERSION_MINOR", "0")
-        .env("OCF_RESOURCE_TYPE", "fs")
-        .env("OCF_RESOURCE_INSTANCE", format!("fs:{name}"))
-        .env("OCF_CHECK_LEVEL", "0")
-        .env("OCF_RESKEY_RGMANAGER_meta_refcnt", "0")
-        .env("OCF_RESKEY_RGMANAGER_meta_timeout", "20")
-        .param("name", name)
-}
-
-/// Every variable of the run is an OCF one: the harness adds nothing.
-fn assert_only_ocf(a: &Agent) {
-    let cmd = a.command(&["status"]);
-    let names: Vec<String> = cmd
-        .get_envs()
-        .map(|(k, _)| k.to_string_lossy().into_owned())
-        .collect();
-    assert!(
-        names.iter().all(|k| k.starts_with("OCF_")),
-        "not an rgmanager environment: {names:?}"
-    );
-    assert!(!names.iter().any(|k| k == "PATH" || k == "LANG"));
-}
-
-fn depth(a: &Agent, level: u32) -> Agent {
-    a.clone().env("OCF_CHECK_LEVEL", level.to_string())
+    support::rgmanager::agent(BIN, "fs", name, 20)
 }
 
 /// A process with its cwd in `dir`; killed on drop if still alive.
@@ -353,26 +324,6 @@ fn self_fence_reboots_when_the_unmount_fails() {
     assert_eq!(args.trim(), "-f -n");
     drop(holder);
     a.expect("stop", rc::SUCCESS);
-}
-
-/// Attributes of an element, as owned pairs.
-fn attrs(e: &quick_xml::events::BytesStart) -> Vec<(String, String)> {
-    e.attributes()
-        .map(|a| {
-            let a = a.unwrap();
-            (
-                String::from_utf8(a.key.as_ref().to_vec()).unwrap(),
-                a.unescape_value().unwrap().into_owned(),
-            )
-        })
-        .collect()
-}
-
-fn get<'a>(attrs: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    attrs
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
 }
 
 #[test]

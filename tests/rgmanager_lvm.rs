@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use quick_xml::events::Event;
 use support::guest::in_guest;
+use support::rgmanager::{assert_only_ocf, attrs, depth, get};
 use support::{rc, Agent, LoopDevice};
 
 const BIN: &str = env!("CARGO_BIN_EXE_lvm");
@@ -35,40 +36,10 @@ const BIN: &str = env!("CARGO_BIN_EXE_lvm");
 // ---------------------------------------------------------------------------
 // rgmanager's environment.
 
-/// What rgmanager passes for resource `lvm:<name>` (before the resource's
-/// other attributes): only OCF variables.
+/// What rgmanager passes for resource `lvm:<name>` (QEMU TCG is slow;
+/// lvm.sh's own 5 s timeout would do on real hardware).
 fn rgmanager(name: &str) -> Agent {
-    Agent::new(BIN, Path::new("/nonexistent"))
-        .unset("HA_RSCTMP")
-        .unset("HA_LOGFACILITY")
-        .env("OCF_ROOT", "/usr/share/cluster")
-        .env("OCF_RA_VERSION_MAJOR", "1")
-        .env("OCF_RA_VERSION_MINOR", "0")
-        .env("OCF_RESOURCE_TYPE", "lvm")
-        .env("OCF_RESOURCE_INSTANCE", format!("lvm:{name}"))
-        .env("OCF_CHECK_LEVEL", "0")
-        .env("OCF_RESKEY_RGMANAGER_meta_refcnt", "0")
-        // QEMU TCG is slow; lvm.sh's own 5 s would do on real hardware
-        .env("OCF_RESKEY_RGMANAGER_meta_timeout", "60")
-        .param("name", name)
-}
-
-/// Every variable of the run is an OCF one: the harness adds nothing.
-#[track_caller]
-fn assert_only_ocf(a: &Agent) {
-    let cmd = a.command(&["status"]);
-    let names: Vec<String> = cmd
-        .get_envs()
-        .map(|(k, _)| k.to_string_lossy().into_owned())
-        .collect();
-    assert!(
-        names.iter().all(|k| k.starts_with("OCF_")),
-        "not an rgmanager environment: {names:?}"
-    );
-}
-
-fn depth(a: &Agent, level: u32) -> Agent {
-    a.clone().env("OCF_CHECK_LEVEL", level.to_string())
+    support::rgmanager::agent(BIN, "lvm", name, 60)
 }
 
 /// Run `action`: (exit code, stdout, stderr).
@@ -187,26 +158,6 @@ fn bad_parameters_are_6_for_every_action() {
     assert_eq!(out.status.code(), Some(rc::ERR_UNIMPLEMENTED));
     let out = Command::new(BIN).env_clear().output().unwrap();
     assert_eq!(out.status.code(), Some(rc::ERR_ARGS));
-}
-
-/// Attributes of an element, as owned pairs.
-fn attrs(e: &quick_xml::events::BytesStart) -> Vec<(String, String)> {
-    e.attributes()
-        .map(|a| {
-            let a = a.unwrap();
-            (
-                String::from_utf8(a.key.as_ref().to_vec()).unwrap(),
-                a.unescape_value().unwrap().into_owned(),
-            )
-        })
-        .collect()
-}
-
-fn get<'a>(attrs: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    attrs
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
 }
 
 #[test]

@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod guest;
+pub mod rgmanager;
 pub mod virtualdomain;
 
 use std::ffi::OsString;
