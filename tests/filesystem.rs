@@ -9,13 +9,13 @@ mod support;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::Duration;
 
 use assert_cmd::prelude::*;
 use predicates::prelude::*;
 use predicates::str::contains;
-use support::{is_mounted, rc, Agent, LoopDevice};
+use support::{is_mounted, rc, Agent, Holder, LoopDevice};
 
 const BIN: &str = env!("CARGO_BIN_EXE_Filesystem");
 
@@ -60,53 +60,6 @@ impl Drop for Fs {
     fn drop(&mut self) {
         support::unmount_tree(&self.mnt);
         self.dev.take();
-    }
-}
-
-/// A process that keeps `dir` busy (cwd there, a file open there); killed
-/// on drop if still alive.
-struct Holder(Child);
-
-impl Holder {
-    fn new(dir: &Path) -> Holder {
-        let child = Command::new("sleep")
-            .arg("300")
-            .current_dir(dir)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn holder");
-        std::thread::sleep(Duration::from_millis(100));
-        Holder(child)
-    }
-    fn with_open_file(file: &Path) -> Holder {
-        // tail keeps the file open; its cwd is elsewhere.
-        let child = Command::new("tail")
-            .arg("-f")
-            .arg(file)
-            .current_dir("/")
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn tail");
-        std::thread::sleep(Duration::from_millis(100));
-        Holder(child)
-    }
-    fn is_dead(&mut self) -> bool {
-        // try_wait reaps it once it is gone
-        for _ in 0..50 {
-            if self.0.try_wait().unwrap().is_some() {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        false
-    }
-}
-
-impl Drop for Holder {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 

@@ -15,13 +15,13 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use predicates::str::contains;
 use quick_xml::events::Event;
 use support::rgmanager::{assert_only_ocf, attrs, depth, get};
-use support::{is_mounted, rc, Agent, LoopDevice};
+use support::{is_mounted, rc, Agent, Holder, LoopDevice};
 
 const BIN: &str = env!("CARGO_BIN_EXE_fs");
 
@@ -68,39 +68,6 @@ impl Drop for Fs {
 /// What rgmanager passes for resource `fs:<name>`.
 fn rgmanager(name: &str) -> Agent {
     support::rgmanager::agent(BIN, "fs", name, 20)
-}
-
-/// A process with its cwd in `dir`; killed on drop if still alive.
-struct Holder(Child);
-
-impl Holder {
-    fn new(dir: &Path) -> Holder {
-        let child = Command::new("sleep")
-            .arg("300")
-            .current_dir(dir)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn holder");
-        std::thread::sleep(Duration::from_millis(100));
-        Holder(child)
-    }
-    fn is_dead(&mut self) -> bool {
-        for _ in 0..50 {
-            if self.0.try_wait().unwrap().is_some() {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        false
-    }
-}
-
-impl Drop for Holder {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn status_files(mnt: &Path) -> usize {

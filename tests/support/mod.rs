@@ -232,3 +232,50 @@ impl Drop for LoopDevice {
         }
     }
 }
+
+/// A process that keeps `dir` busy (cwd there, a file open there); killed
+/// on drop if still alive.
+pub struct Holder(pub std::process::Child);
+
+impl Holder {
+    pub fn new(dir: &Path) -> Holder {
+        let child = Command::new("sleep")
+            .arg("300")
+            .current_dir(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn holder");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        Holder(child)
+    }
+    pub fn with_open_file(file: &Path) -> Holder {
+        // tail keeps the file open; its cwd is elsewhere.
+        let child = Command::new("tail")
+            .arg("-f")
+            .arg(file)
+            .current_dir("/")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn tail");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        Holder(child)
+    }
+    pub fn is_dead(&mut self) -> bool {
+        // try_wait reaps it once it is gone
+        for _ in 0..50 {
+            if self.0.try_wait().unwrap().is_some() {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        false
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
