@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod guest;
+pub mod libvirt;
 pub mod rgmanager;
 pub mod virtualdomain;
 
