@@ -10,6 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-200}
+. bench/lib.sh
 HB=/usr/lib/ocf/resource.d/heartbeat/Filesystem
 [ -x "$HB" ] || { echo "heartbeat Filesystem not found: apt-get install resource-agents" >&2; exit 1; }
 
@@ -33,26 +34,13 @@ export OCF_ROOT=/usr/lib/ocf OCF_RESOURCE_INSTANCE=bench OCF_RESKEY_device=$LOOP
     HA_RSCTMP=$WORK/rsctmp OCF_RESKEY_CRM_meta_interval=20000 OCF_RESKEY_CRM_meta_timeout=20000
 "$OURS" start
 
-# per_call_us CMD...: mean wall time of one call over $RUNS calls, in µs.
-per_call_us() {
-    local rc=0 t0 t1
-    "$@" >/dev/null 2>&1 || rc=$?
-    t0=$EPOCHREALTIME
-    for ((i = 0; i < RUNS; i++)); do "$@" >/dev/null 2>&1 || true; done
-    t1=$EPOCHREALTIME
-    echo $(( (${t1/./} - ${t0/./}) / RUNS ))
-}
-
-true_us=$(per_call_us /bin/true)
-printf '%-36s %10s %10s %12s\n' "command ($RUNS runs each)" "µs/call" "vs true" "heartbeat/ours"
-printf '%-36s %10d %10s\n' "/bin/true" "$true_us" "1.0x"
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1fx", a / b }'; }
+bench_header
 for spec in "monitor|0" "monitor|10" "monitor|20" "meta-data|0"; do
     action=${spec%|*} level=${spec#*|}
     ours=$(OCF_CHECK_LEVEL=$level per_call_us "$OURS" "$action")
     hb=$(OCF_CHECK_LEVEL=$level per_call_us "$HB" "$action")
     label="$action${level:+ depth $level}"; [ "$action" = meta-data ] && label=meta-data
-    printf '%-36s %10d %10s\n' "ours: $label" "$ours" "$(ratio "$ours" "$true_us")"
-    printf '%-36s %10d %10s %12s\n' "heartbeat: $label" "$hb" "$(ratio "$hb" "$true_us")" "$(ratio "$hb" "$ours")"
+    bench_row Filesystem "$label" "$ours" "$hb"
 done
+bench_done
 "$OURS" stop

@@ -840,9 +840,12 @@ fn median_ms(n: usize, mut f: impl FnMut()) -> f64 {
     v[n / 2]
 }
 
+/// Benchmark, not a test (no timing is asserted): ours against heartbeat
+/// and `true`, inside the guest kernel. `bench/all.sh` runs it with
+/// `RA_GUEST_FILTER=bench_`; the suite's own boot (`guest_` cases) does not.
 #[test]
-#[ignore = "runs inside the guest kernel: see iscsi_suite_in_guest_kernel"]
-fn guest_benchmark_monitor_against_heartbeat_and_true() {
+#[ignore = "a benchmark, run inside the guest kernel by bench/all.sh"]
+fn bench_monitor_against_heartbeat_and_true() {
     let t = Target::new("bench", &["127.0.0.1:3316"]);
     let portal = "127.0.0.1:3316";
     // Ours and `true` run from the guest's tmpfs (a debug binary over 9p
@@ -879,16 +882,8 @@ fn guest_benchmark_monitor_against_heartbeat_and_true() {
     let t_ours = median_ms(n, mon(&ours));
     let t_hb = median_ms(n, mon(&hb));
     println!(
-        "BENCH iscsi monitor median of {n} (ms): true {t_true:.1}; ours {t_ours:.1} \
-         ({:.2}x true); heartbeat {t_hb:.0} ({:.1}x true; ours {:.0}x faster)",
-        t_ours / t_true,
-        t_hb / t_true,
-        t_hb / t_ours
+        "BENCH agent=iscsi action=monitor ours_ms={t_ours:.2} heartbeat_ms={t_hb:.2} \
+         true_ms={t_true:.2} runs={n} where=guest-kernel"
     );
     expect(&ours, "stop", rc::SUCCESS);
-    // Not a timing test: only a very loose sanity bound.
-    assert!(
-        t_ours < t_hb,
-        "ours {t_ours:.0} ms is not faster than heartbeat {t_hb:.0} ms"
-    );
 }

@@ -778,9 +778,12 @@ fn median_ms(n: usize, mut f: impl FnMut()) -> f64 {
     v[n / 2]
 }
 
+/// Benchmark, not a test (no timing is asserted): ours against heartbeat
+/// and `true`, inside the guest kernel. `bench/all.sh` runs it with
+/// `RA_GUEST_FILTER=bench_`; the suite's own boot (`guest_` cases) does not.
 #[test]
-#[ignore = "runs inside the guest kernel: see lvm_suite_in_guest_kernel"]
-fn guest_benchmark_monitor_against_heartbeat_and_true() {
+#[ignore = "a benchmark, run inside the guest kernel by bench/all.sh"]
+fn bench_monitor_against_heartbeat_and_true() {
     let mut c = Case::new("bench");
     c.lvm_conf(&system_id_conf("node-a"));
     let pv = c.pv(32);
@@ -831,27 +834,14 @@ fn guest_benchmark_monitor_against_heartbeat_and_true() {
     let t_ours_legacy = median_ms(n, mon(&ours_legacy));
     let t_hb = median_ms(n, mon(&hb_activate));
     let t_hb_legacy = median_ms(n, mon(&hb_legacy));
-    println!(
-        "BENCH monitor median of {n} (ms): true {t_true:.0}; LVM-activate ours {t_ours:.0} \
-         ({:.2}x true), heartbeat {t_hb:.0} (ours/heartbeat {:.2}); LVM ours {t_ours_legacy:.0} \
-         ({:.2}x true), heartbeat {t_hb_legacy:.0} (ours/heartbeat {:.2})",
-        t_ours / t_true,
-        t_ours / t_hb,
-        t_ours_legacy / t_true,
-        t_ours_legacy / t_hb_legacy
-    );
+    for (agent, ours, hb) in [
+        ("LVM-activate", t_ours, t_hb),
+        ("LVM", t_ours_legacy, t_hb_legacy),
+    ] {
+        println!(
+            "BENCH agent={agent} action=monitor ours_ms={ours:.2} heartbeat_ms={hb:.2} \
+             true_ms={t_true:.2} runs={n} where=guest-kernel"
+        );
+    }
     expect(&ours, "stop", rc::SUCCESS);
-    assert!(
-        t_ours < t_hb,
-        "ours {t_ours:.0} ms is not faster than heartbeat {t_hb:.0} ms"
-    );
-    assert!(
-        t_ours_legacy < t_hb_legacy,
-        "ours {t_ours_legacy:.0} ms is not faster than heartbeat {t_hb_legacy:.0} ms"
-    );
-    // Target 2x of `true`; asserted with headroom for TCG noise.
-    assert!(
-        t_ours < 3.0 * t_true,
-        "ours {t_ours:.0} ms vs true {t_true:.0} ms"
-    );
 }

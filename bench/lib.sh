@@ -1,0 +1,40 @@
+# Shared by the bench/*.sh scripts (sourced, not run): time commands the
+# same way and print the same rows.
+#
+# bench_row AGENT ACTION OURS_US HB_US: the human row pair, and a
+# machine-readable `BENCH agent=... ours_ms=... heartbeat_ms=... true_ms=...`
+# line collected in BENCH_LINES, which bench_done prints last (bench/all.sh
+# reads those).
+
+RUNS=${RUNS:-100}
+BENCH_LINES=()
+
+# per_call_us CMD...: mean wall time of one call over $RUNS calls, in µs
+# (one warm-up call first).
+per_call_us() {
+    local t0 t1 i
+    "$@" >/dev/null 2>&1 || true
+    t0=$EPOCHREALTIME
+    for ((i = 0; i < RUNS; i++)); do "$@" >/dev/null 2>&1 || true; done
+    t1=$EPOCHREALTIME
+    echo $(((${t1/./} - ${t0/./}) / RUNS))
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1fx", a / b }'; }
+
+bench_header() {
+    TRUE_US=$(per_call_us /bin/true)
+    printf '%-36s %10s %10s %12s\n' "command ($RUNS runs each)" "µs/call" "vs true" "heartbeat/ours"
+    printf '%-36s %10d %10s\n' "/bin/true" "$TRUE_US" "1.0x"
+}
+
+bench_row() {
+    local agent=$1 action=$2 ours=$3 hb=$4
+    printf '%-36s %10d %10s\n' "ours: $action" "$ours" "$(ratio "$ours" "$TRUE_US")"
+    printf '%-36s %10d %10s %12s\n' "heartbeat: $action" "$hb" "$(ratio "$hb" "$TRUE_US")" "$(ratio "$hb" "$ours")"
+    BENCH_LINES+=("$(awk -v g="$agent" -v a="${action// /-}" -v o="$ours" -v h="$hb" -v t="$TRUE_US" -v n="$RUNS" 'BEGIN {
+        printf "BENCH agent=%s action=%s ours_ms=%.3f heartbeat_ms=%.3f true_ms=%.3f runs=%d where=host",
+            g, a, o / 1000, h / 1000, t / 1000, n }')")
+}
+
+bench_done() { printf '%s\n' "${BENCH_LINES[@]}"; }
