@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use support::guest::{in_guest, PATH};
-use support::{rc, Agent, LoopDevice};
+use support::{exit_reasons, expect, rc, run, Agent, LoopDevice};
 
 const ISCSI: &str = env!("CARGO_BIN_EXE_iscsi");
 const HB_ISCSI: &str = "/usr/lib/ocf/resource.d/heartbeat/iscsi";
@@ -39,35 +39,6 @@ fn iscsi_suite_in_guest_kernel() {
                 mountpoint -q /sys/kernel/config || mount -t configfs configfs /sys/kernel/config",
         limit: Duration::from_secs(15 * 60),
     });
-}
-
-fn run(agent: &Agent, action: &str) -> (i32, String, String) {
-    let out = agent.command(&[action]).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// Require exit code `want`; returns stderr.
-#[track_caller]
-fn expect(agent: &Agent, action: &str, want: i32) -> String {
-    let (code, stdout, stderr) = run(agent, action);
-    assert_eq!(
-        code,
-        want,
-        "{} {action}: wanted {want}, got {code}\nstdout: {stdout}\nstderr: {stderr}",
-        agent.bin().display()
-    );
-    stderr
-}
-
-fn exit_reasons(stderr: &str) -> Vec<&str> {
-    stderr
-        .lines()
-        .filter_map(|l| l.strip_prefix("ocf-exit-reason:"))
-        .collect()
 }
 
 /// Require 6 with one exit reason containing `needle`, for every action.

@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use support::guest::{in_guest, PATH};
-use support::{rc, Agent, LoopDevice};
+use support::{exit_reasons, expect, expect_reason, rc, run, Agent, LoopDevice};
 
 const ACTIVATE: &str = env!("CARGO_BIN_EXE_LVM-activate");
 const LEGACY: &str = env!("CARGO_BIN_EXE_LVM");
@@ -242,46 +242,10 @@ impl Drop for Case {
 }
 
 /// Run `action` and return (exit code, stdout, stderr).
-fn run(agent: &Agent, action: &str) -> (i32, String, String) {
-    let out = agent.command(&[action]).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// Require exit code `want`; returns stderr.
-#[track_caller]
-fn expect(agent: &Agent, action: &str, want: i32) -> String {
-    let (code, stdout, stderr) = run(agent, action);
-    assert_eq!(
-        code,
-        want,
-        "{} {action}: wanted {want}, got {code}\nstdout: {stdout}\nstderr: {stderr}",
-        agent.bin().display()
-    );
-    stderr
-}
-
-fn exit_reasons(stderr: &str) -> Vec<&str> {
-    stderr
-        .lines()
-        .filter_map(|l| l.strip_prefix("ocf-exit-reason:"))
-        .collect()
-}
-
 /// Require 6 and exactly one exit reason containing `needle`.
 #[track_caller]
 fn expect_configured(agent: &Agent, action: &str, needle: &str) {
-    let stderr = expect(agent, action, rc::ERR_CONFIGURED);
-    let reasons = exit_reasons(&stderr);
-    assert_eq!(reasons.len(), 1, "one exit reason wanted: {stderr}");
-    assert!(
-        reasons[0].contains(needle),
-        "'{needle}' not in: {}",
-        reasons[0]
-    );
+    expect_reason(agent, action, rc::ERR_CONFIGURED, needle);
 }
 
 // ---------------------------------------------------------------------------

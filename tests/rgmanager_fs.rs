@@ -19,8 +19,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use predicates::str::contains;
-use quick_xml::events::Event;
-use support::rgmanager::{assert_only_ocf, attrs, depth, get};
+use support::rgmanager::{assert_only_ocf, depth, get};
 use support::{is_mounted, rc, Agent, Holder, LoopDevice};
 
 const BIN: &str = env!("CARGO_BIN_EXE_fs");
@@ -295,129 +294,11 @@ fn self_fence_reboots_when_the_unmount_fails() {
 
 #[test]
 fn meta_data_carries_the_rgmanager_extensions() {
-    // rgmanager reads it at start-up with an empty environment
-    let out = Command::new(BIN)
-        .arg("meta-data")
-        .env_clear()
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    let xml = String::from_utf8(out.stdout).unwrap();
-    assert!(xml.contains("<!DOCTYPE resource-agent SYSTEM \"ra-api-1-modified.dtd\">"));
-    let lint = Command::new("xmllint")
-        .args(["--noout", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            use std::io::Write;
-            c.stdin.take().unwrap().write_all(xml.as_bytes())?;
-            c.wait_with_output()
-        })
-        .expect("xmllint is installed");
-    assert!(
-        lint.status.success(),
-        "{}",
-        String::from_utf8_lossy(&lint.stderr)
-    );
-
-    // the structure ra-api-1-modified.dtd describes
-    let mut reader = quick_xml::Reader::from_str(&xml);
-    reader.config_mut().trim_text(true);
-    let mut path: Vec<String> = Vec::new();
-    let mut top_children: Vec<String> = Vec::new();
-    let mut params: Vec<Vec<(String, String)>> = Vec::new();
-    let mut actions: Vec<Vec<(String, String)>> = Vec::new();
-    let mut special: Vec<(String, Vec<(String, String)>)> = Vec::new();
-    let mut root = Vec::new();
-    let mut special_tag = None;
-    loop {
-        let ev = reader.read_event().unwrap();
-        let (e, empty) = match &ev {
-            Event::Start(e) => (e.clone(), false),
-            Event::Empty(e) => (e.clone(), true),
-            Event::End(_) => {
-                path.pop();
-                continue;
-            }
-            Event::Eof => break,
-            _ => continue,
-        };
-        let name = String::from_utf8(e.name().as_ref().to_vec()).unwrap();
-        let a = attrs(&e);
-        match path
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>()
-            .as_slice()
-        {
-            [] => {
-                assert_eq!(name, "resource-agent");
-                root = a;
-            }
-            ["resource-agent"] => {
-                top_children.push(name.clone());
-                if name == "special" {
-                    special_tag = get(&a, "tag").map(str::to_string);
-                }
-            }
-            ["resource-agent", "parameters"] => {
-                assert_eq!(name, "parameter");
-                params.push(a);
-            }
-            ["resource-agent", "actions"] => {
-                assert_eq!(name, "action");
-                actions.push(a);
-            }
-            ["resource-agent", "special"] => special.push((name.clone(), a)),
-            _ => {}
-        }
-        if !empty {
-            path.push(name);
-        }
-    }
-    assert_eq!(get(&root, "name"), Some("fs"));
-    assert_eq!(get(&root, "version"), Some("rgmanager 2.0"));
+    // the DTD's structure, one primary `name`: checked by the reader
+    let md = support::rgmanager::meta_data(BIN, "fs");
+    // fs.sh's parameters, in its order
     assert_eq!(
-        top_children,
-        [
-            "version",
-            "longdesc",
-            "shortdesc",
-            "parameters",
-            "actions",
-            "special"
-        ]
-    );
-    assert_eq!(special_tag.as_deref(), Some("rgmanager"));
-
-    // parameters: only the DTD's attributes; one primary, and it is name
-    let allowed = [
-        "name", "primary", "required", "inherit", "unique", "reconfig",
-    ];
-    for p in &params {
-        for (k, v) in p {
-            assert!(allowed.contains(&k.as_str()), "parameter attribute {k}");
-            if k != "name" && k != "inherit" {
-                assert!(v == "0" || v == "1", "{k}={v}");
-            }
-        }
-        if get(p, "inherit").is_some() {
-            for k in ["primary", "unique", "required"] {
-                assert_ne!(get(p, k), Some("1"), "inherit with {k}");
-            }
-        }
-    }
-    let primaries: Vec<&str> = params
-        .iter()
-        .filter(|p| get(p, "primary") == Some("1"))
-        .filter_map(|p| get(p, "name"))
-        .collect();
-    assert_eq!(primaries, ["name"]);
-    let names: Vec<&str> = params.iter().filter_map(|p| get(p, "name")).collect();
-    assert_eq!(
-        names,
+        md.param_names(),
         [
             "name",
             "mountpoint",
@@ -434,33 +315,13 @@ fn meta_data_carries_the_rgmanager_extensions() {
             "use_findmnt"
         ]
     );
-    let param = |n: &str| params.iter().find(|p| get(p, "name") == Some(n)).unwrap();
     for n in ["mountpoint", "device"] {
-        assert_eq!(get(param(n), "required"), Some("1"), "{n}");
-        assert_eq!(get(param(n), "unique"), Some("1"), "{n}");
+        assert_eq!(get(md.param(n), "required"), Some("1"), "{n}");
+        assert_eq!(get(md.param(n), "unique"), Some("1"), "{n}");
     }
-    assert_eq!(get(param("nfslock"), "inherit"), Some("nfslock"));
+    assert_eq!(get(md.param("nfslock"), "inherit"), Some("nfslock"));
 
-    // actions: names the DTD allows, a timeout on each, status at 0/10/20
-    let allowed = [
-        "start",
-        "stop",
-        "recover",
-        "status",
-        "reconfig",
-        "monitor",
-        "reload",
-        "meta-data",
-        "validate-all",
-        "verify-all",
-        "migrate",
-        "methods",
-    ];
-    for a in &actions {
-        let n = get(a, "name").unwrap();
-        assert!(allowed.contains(&n), "action {n}");
-        assert!(get(a, "timeout").is_some(), "action {n} has no timeout");
-    }
+    // actions: fs.sh's, status at 0/10/20 with its timeouts
     for n in [
         "start",
         "stop",
@@ -470,9 +331,10 @@ fn meta_data_carries_the_rgmanager_extensions() {
         "meta-data",
         "verify-all",
     ] {
-        assert!(actions.iter().any(|a| get(a, "name") == Some(n)), "{n}");
+        assert!(md.has_action(n), "{n}");
     }
-    let status: Vec<(Option<&str>, Option<&str>, Option<&str>)> = actions
+    let status: Vec<(Option<&str>, Option<&str>, Option<&str>)> = md
+        .actions
         .iter()
         .filter(|a| get(a, "name") == Some("status"))
         .map(|a| (get(a, "depth"), get(a, "timeout"), get(a, "interval")))
@@ -485,10 +347,11 @@ fn meta_data_carries_the_rgmanager_extensions() {
             (Some("20"), Some("30s"), Some("60s")),
         ]
     );
-    let start = actions.iter().find(|a| get(a, "name") == Some("start"));
+    let start = md.actions.iter().find(|a| get(a, "name") == Some("start"));
     assert_eq!(start.and_then(|a| get(a, "timeout")), Some("900s"));
 
     // special: attributes first, then the child ordering of fs.sh
+    let special = &md.special;
     assert_eq!(special[0].0, "attributes");
     assert_eq!(get(&special[0].1, "maxinstances"), Some("1"));
     let children: Vec<(&str, &str, &str)> = special[1..]

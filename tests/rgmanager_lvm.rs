@@ -26,10 +26,9 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use quick_xml::events::Event;
 use support::guest::in_guest;
-use support::rgmanager::{assert_only_ocf, attrs, depth, get};
-use support::{rc, Agent, LoopDevice};
+use support::rgmanager::{assert_only_ocf, depth, get};
+use support::{expect, expect_reason, rc, Agent, LoopDevice};
 
 const BIN: &str = env!("CARGO_BIN_EXE_lvm");
 
@@ -40,47 +39,6 @@ const BIN: &str = env!("CARGO_BIN_EXE_lvm");
 /// lvm.sh's own 5 s timeout would do on real hardware).
 fn rgmanager(name: &str) -> Agent {
     support::rgmanager::agent(BIN, "lvm", name, 60)
-}
-
-/// Run `action`: (exit code, stdout, stderr).
-fn run(agent: &Agent, action: &str) -> (i32, String, String) {
-    let out = agent.command(&[action]).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// Require exit code `want`; returns stderr.
-#[track_caller]
-fn expect(agent: &Agent, action: &str, want: i32) -> String {
-    let (code, stdout, stderr) = run(agent, action);
-    assert_eq!(
-        code, want,
-        "lvm {action}: wanted {want}, got {code}\nstdout: {stdout}\nstderr: {stderr}"
-    );
-    stderr
-}
-
-fn exit_reasons(stderr: &str) -> Vec<&str> {
-    stderr
-        .lines()
-        .filter_map(|l| l.strip_prefix("ocf-exit-reason:"))
-        .collect()
-}
-
-/// Require `want` and exactly one exit reason containing `needle`.
-#[track_caller]
-fn expect_reason(agent: &Agent, action: &str, want: i32, needle: &str) {
-    let stderr = expect(agent, action, want);
-    let reasons = exit_reasons(&stderr);
-    assert_eq!(reasons.len(), 1, "one exit reason wanted: {stderr}");
-    assert!(
-        reasons[0].contains(needle),
-        "'{needle}' not in: {}",
-        reasons[0]
-    );
 }
 
 // ---------------------------------------------------------------------------
@@ -162,125 +120,16 @@ fn bad_parameters_are_6_for_every_action() {
 
 #[test]
 fn meta_data_carries_the_rgmanager_extensions_of_lvm_sh() {
-    // rgmanager reads it at start-up with an empty environment
-    let out = Command::new(BIN)
-        .arg("meta-data")
-        .env_clear()
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    let xml = String::from_utf8(out.stdout).unwrap();
-    assert!(xml.contains("<!DOCTYPE resource-agent SYSTEM \"ra-api-1-modified.dtd\">"));
-    let lint = Command::new("xmllint")
-        .args(["--noout", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            use std::io::Write;
-            c.stdin.take().unwrap().write_all(xml.as_bytes())?;
-            c.wait_with_output()
-        })
-        .expect("xmllint is installed");
-    assert!(
-        lint.status.success(),
-        "{}",
-        String::from_utf8_lossy(&lint.stderr)
-    );
-
-    let mut reader = quick_xml::Reader::from_str(&xml);
-    reader.config_mut().trim_text(true);
-    let mut path: Vec<String> = Vec::new();
-    let mut top: Vec<String> = Vec::new();
-    let mut root = Vec::new();
-    let mut params: Vec<Vec<(String, String)>> = Vec::new();
-    let mut actions: Vec<Vec<(String, String)>> = Vec::new();
-    let mut special: Vec<(String, Vec<(String, String)>)> = Vec::new();
-    let mut special_tag = None;
-    loop {
-        let ev = reader.read_event().unwrap();
-        let (e, empty) = match &ev {
-            Event::Start(e) => (e.clone(), false),
-            Event::Empty(e) => (e.clone(), true),
-            Event::End(_) => {
-                path.pop();
-                continue;
-            }
-            Event::Eof => break,
-            _ => continue,
-        };
-        let name = String::from_utf8(e.name().as_ref().to_vec()).unwrap();
-        let a = attrs(&e);
-        match path
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>()
-            .as_slice()
-        {
-            [] => {
-                assert_eq!(name, "resource-agent");
-                root = a;
-            }
-            ["resource-agent"] => {
-                top.push(name.clone());
-                if name == "special" {
-                    special_tag = get(&a, "tag").map(str::to_string);
-                }
-            }
-            ["resource-agent", "parameters"] => params.push(a),
-            ["resource-agent", "actions"] => actions.push(a),
-            ["resource-agent", "special"] => special.push((name.clone(), a)),
-            _ => {}
-        }
-        if !empty {
-            path.push(name);
-        }
-    }
-    assert_eq!(get(&root, "name"), Some("lvm"));
-    assert_eq!(get(&root, "version"), Some("rgmanager 2.0"));
+    // the DTD's structure, one primary `name`: checked by the reader
+    let md = support::rgmanager::meta_data(BIN, "lvm");
+    // lvm.sh's parameters, in its order
     assert_eq!(
-        top,
-        [
-            "version",
-            "longdesc",
-            "shortdesc",
-            "parameters",
-            "actions",
-            "special"
-        ]
-    );
-    assert_eq!(special_tag.as_deref(), Some("rgmanager"));
-
-    // lvm.sh's parameters, in its order; one primary, and it is name
-    let names: Vec<&str> = params.iter().filter_map(|p| get(p, "name")).collect();
-    assert_eq!(
-        names,
+        md.param_names(),
         ["name", "vg_name", "lv_name", "self_fence", "nfslock"]
     );
-    let primaries: Vec<&str> = params
-        .iter()
-        .filter(|p| get(p, "primary") == Some("1"))
-        .filter_map(|p| get(p, "name"))
-        .collect();
-    assert_eq!(primaries, ["name"]);
-    let param = |n: &str| params.iter().find(|p| get(p, "name") == Some(n)).unwrap();
-    assert_eq!(get(param("vg_name"), "required"), Some("1"));
-    assert_eq!(get(param("lv_name"), "required"), None);
-    assert_eq!(get(param("nfslock"), "inherit"), Some("service%nfslock"));
-    let allowed = [
-        "name", "primary", "required", "inherit", "unique", "reconfig",
-    ];
-    for p in &params {
-        for (k, _) in p {
-            assert!(allowed.contains(&k.as_str()), "parameter attribute {k}");
-        }
-        if get(p, "inherit").is_some() {
-            for k in ["primary", "unique", "required"] {
-                assert_ne!(get(p, k), Some("1"), "inherit with {k}");
-            }
-        }
-    }
+    assert_eq!(get(md.param("vg_name"), "required"), Some("1"));
+    assert_eq!(get(md.param("lv_name"), "required"), None);
+    assert_eq!(get(md.param("nfslock"), "inherit"), Some("service%nfslock"));
 
     // actions: what rgmanager runs; status every hour at depth 0 and 10
     for n in [
@@ -295,22 +144,17 @@ fn meta_data_carries_the_rgmanager_extensions_of_lvm_sh() {
         "validate-all",
         "verify-all",
     ] {
-        assert!(actions.iter().any(|a| get(a, "name") == Some(n)), "{n}");
+        assert!(md.has_action(n), "{n}");
     }
-    for a in &actions {
-        assert!(get(a, "timeout").is_some(), "{a:?}");
-    }
-    let status: Vec<(Option<&str>, Option<&str>)> = actions
-        .iter()
-        .filter(|a| get(a, "name") == Some("status"))
-        .map(|a| (get(a, "depth"), get(a, "interval")))
-        .collect();
-    assert_eq!(status, [(None, Some("3600s")), (Some("10"), Some("3600s"))]);
+    assert_eq!(
+        md.status_schedule(),
+        [(None, Some("3600s")), (Some("10"), Some("3600s"))]
+    );
 
     // special: exactly lvm.sh's (one instance, no child types)
-    assert_eq!(special.len(), 1, "{special:?}");
-    assert_eq!(special[0].0, "attributes");
-    assert_eq!(special[0].1, [("maxinstances".into(), "1".into())]);
+    assert_eq!(md.special.len(), 1, "{:?}", md.special);
+    assert_eq!(md.special[0].0, "attributes");
+    assert_eq!(md.special[0].1, [("maxinstances".into(), "1".into())]);
 }
 
 // ---------------------------------------------------------------------------

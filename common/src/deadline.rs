@@ -71,6 +71,26 @@ impl Deadline {
         }
     }
 
+    /// Run `f` on a helper thread and wait for its result until this
+    /// deadline (but at least `floor`, so a nearly spent deadline still
+    /// gets a short answer). `None` when it did not answer in time: the
+    /// thread is left behind (a blocked read of dead storage, a name
+    /// server or libvirtd that does not answer) and dies with the process,
+    /// which exits right after it answers the cluster manager.
+    pub fn on_thread<T, F>(&self, floor: Duration, f: F) -> Option<T>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .spawn(move || {
+                let _ = tx.send(f());
+            })
+            .ok()?;
+        rx.recv_timeout(self.remaining().max(floor)).ok()
+    }
+
     /// A deadline at most `limit` from now and never past this one.
     pub fn capped(&self, limit: Duration) -> Deadline {
         let now = Instant::now();
@@ -167,5 +187,21 @@ mod tests {
         assert!(capped.remaining() <= Duration::from_secs(1));
         let capped = d.capped(Duration::from_secs(100));
         assert!(capped.remaining() <= Duration::from_secs(10));
+    }
+
+    #[test]
+    fn on_thread_answers_or_gives_up_at_the_deadline() {
+        let d = Deadline::after(Duration::from_millis(200));
+        assert_eq!(d.on_thread(Duration::ZERO, || 7), Some(7));
+        let t = Instant::now();
+        let r = d.on_thread(Duration::ZERO, || {
+            std::thread::sleep(Duration::from_secs(5));
+            1
+        });
+        assert_eq!(r, None);
+        assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+        // a spent deadline still waits for the floor
+        let spent = Deadline::after(Duration::ZERO);
+        assert_eq!(spent.on_thread(Duration::from_millis(500), || 3), Some(3));
     }
 }

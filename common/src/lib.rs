@@ -8,7 +8,8 @@
 //! its units ([`Context`]), parameters declared once ([`ParamSpec`]),
 //! deadlines for every wait ([`Deadline`]), tools run as argument vectors
 //! ([`Tools`], [`Cmd`]), `ocf_log`-style logging ([`log`]), private state and
-//! per-instance locks ([`StateDir`]) and meta-data ([`AgentMeta`]).
+//! per-instance locks ([`StateDir`]), meta-data ([`AgentMeta`]) and the
+//! process table ([`procs`]).
 
 pub mod action;
 pub mod agent;
@@ -20,6 +21,7 @@ pub mod env;
 pub mod log;
 pub mod meta;
 pub mod params;
+pub mod procs;
 pub mod state;
 pub mod status;
 
@@ -31,5 +33,5 @@ pub use deadline::Deadline;
 pub use env::Env;
 pub use meta::{ActionSpec, AgentMeta, Special, SpecialElement};
 pub use params::{is_true, parse_bool, ParamSpec, ParamType, Params};
-pub use state::{encode_name, InstanceLock, StateDir};
+pub use state::{encode_name, InstanceLock, Record, StateDir};
 pub use status::{Failure, OcfResult, OcfStatus};

@@ -45,6 +45,58 @@ pub fn encode_name(name: &str) -> String {
     s
 }
 
+/// One small value an instance keeps between calls in the [`StateDir`]:
+/// the domain name it started, "we started this" for a monitor that must
+/// tell "lost" from "never started". Reading never fails (no file, no
+/// value); keeping and clearing are best effort and warn, because what they
+/// record only sharpens a later answer and must not fail the action.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    key: String,
+}
+
+impl Record {
+    /// The record named by `parts` (each encoded with [`encode_name`],
+    /// joined by `.`: `["Xen", instance, "domain"]`).
+    pub fn new(parts: &[&str]) -> Record {
+        let key = parts
+            .iter()
+            .map(|p| encode_name(p))
+            .collect::<Vec<_>>()
+            .join(".");
+        Record { key }
+    }
+
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    pub fn read(&self, env: &Env) -> Option<String> {
+        StateDir::open(env).ok()?.read(&self.key)
+    }
+
+    /// Write `value` (or fail, for a caller that must know).
+    pub fn write(&self, env: &Env, value: &str) -> Result<(), Failure> {
+        StateDir::open(env)?.write(&self.key, value)
+    }
+
+    /// Write `value` unless it is there already; a failure is a warning.
+    pub fn keep(&self, env: &Env, value: &str) {
+        if self.read(env).as_deref() == Some(value) {
+            return;
+        }
+        if let Err(e) = self.write(env, value) {
+            crate::warn!("{}", e.reason);
+        }
+    }
+
+    pub fn clear(&self, env: &Env) {
+        if let Ok(d) = StateDir::open(env) {
+            d.remove(&self.key);
+        }
+    }
+}
+
 impl StateDir {
     /// `$HA_RSCTMP/heartbeat-rs`, created if needed.
     pub fn open(env: &Env) -> Result<StateDir, Failure> {
@@ -245,5 +297,19 @@ mod tests {
         drop(held);
         let _again = s.lock("Filesystem", "fs1", &short).unwrap();
         std::fs::remove_dir_all(b).unwrap();
+    }
+
+    #[test]
+    fn records_keep_read_and_clear_one_value() {
+        let b = base("record");
+        let env = crate::env::Env::from_pairs([("HA_RSCTMP", b.to_str().unwrap())]);
+        let r = Record::new(&["Xen", "vm/1", "domain"]);
+        assert_eq!(r.key(), "Xen.vm%2F1.domain");
+        assert_eq!(r.read(&env), None);
+        r.keep(&env, "guest one");
+        assert_eq!(r.read(&env).as_deref(), Some("guest one"));
+        r.clear(&env);
+        assert_eq!(r.read(&env), None);
+        let _ = std::fs::remove_dir_all(&b);
     }
 }

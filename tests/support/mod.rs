@@ -103,6 +103,51 @@ impl Agent {
     }
 }
 
+/// Run `action`: (exit code, stdout, stderr); -1 when killed by a signal.
+pub fn run(agent: &Agent, action: &str) -> (i32, String, String) {
+    let out = agent.command(&[action]).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Require exit code `want`; returns stderr. The panic shows both outputs
+/// (in a guest-kernel run there is nothing else to look at).
+#[track_caller]
+pub fn expect(agent: &Agent, action: &str, want: i32) -> String {
+    let (code, stdout, stderr) = run(agent, action);
+    assert_eq!(
+        code,
+        want,
+        "{} {action}: wanted {want}, got {code}\nstdout: {stdout}\nstderr: {stderr}",
+        agent.bin().display()
+    );
+    stderr
+}
+
+/// The exit reason lines (`ocf-exit-reason:...`) of an agent's stderr.
+pub fn exit_reasons(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("ocf-exit-reason:"))
+        .collect()
+}
+
+/// Require `want` and exactly one exit reason, containing `needle`.
+#[track_caller]
+pub fn expect_reason(agent: &Agent, action: &str, want: i32, needle: &str) {
+    let stderr = expect(agent, action, want);
+    let reasons = exit_reasons(&stderr);
+    assert_eq!(reasons.len(), 1, "one exit reason wanted: {stderr}");
+    assert!(
+        reasons[0].contains(needle),
+        "'{needle}' not in: {}",
+        reasons[0]
+    );
+}
+
 /// A temporary directory removed on drop.
 pub fn tempdir(prefix: &str) -> tempfile::TempDir {
     tempfile::Builder::new()

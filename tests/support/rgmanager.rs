@@ -64,3 +64,194 @@ pub fn get<'a>(attrs: &'a [(String, String)], key: &str) -> Option<&'a str> {
         .find(|(k, _)| k == key)
         .map(|(_, v)| v.as_str())
 }
+
+/// An rgmanager agent's meta-data, read as rgmanager reads it (`meta-data`
+/// with an empty environment) and checked against what
+/// `ra-api-1-modified.dtd` and rgmanager's `resrules.c` require of every
+/// agent: well-formed (xmllint), the DTD's DOCTYPE, `version="rgmanager
+/// 2.0"`, the children in DTD order with a `<special tag="rgmanager">`,
+/// parameter attributes the DTD knows (flags 0/1), `inherit` never with
+/// primary/unique/required, exactly one primary and it is `name`, action
+/// names the DTD allows, each with a timeout. What is left for a test is
+/// what is particular to its agent.
+pub struct MetaData {
+    pub params: Vec<Vec<(String, String)>>,
+    pub actions: Vec<Vec<(String, String)>>,
+    /// The children of `<special tag="rgmanager">`: (element, attributes).
+    pub special: Vec<(String, Vec<(String, String)>)>,
+}
+
+impl MetaData {
+    /// The parameter `name`'s attributes (panics when it is missing).
+    pub fn param(&self, name: &str) -> &[(String, String)] {
+        self.params
+            .iter()
+            .find(|p| get(p, "name") == Some(name))
+            .unwrap_or_else(|| panic!("no parameter {name}"))
+    }
+
+    /// Parameter names in meta-data order.
+    pub fn param_names(&self) -> Vec<&str> {
+        self.params.iter().filter_map(|p| get(p, "name")).collect()
+    }
+
+    /// (depth, interval) of every `status` action, in order.
+    pub fn status_schedule(&self) -> Vec<(Option<&str>, Option<&str>)> {
+        self.actions
+            .iter()
+            .filter(|a| get(a, "name") == Some("status"))
+            .map(|a| (get(a, "depth"), get(a, "interval")))
+            .collect()
+    }
+
+    pub fn has_action(&self, name: &str) -> bool {
+        self.actions.iter().any(|a| get(a, "name") == Some(name))
+    }
+}
+
+#[track_caller]
+pub fn meta_data(bin: &str, rtype: &str) -> MetaData {
+    use quick_xml::events::Event;
+    use std::process::{Command, Stdio};
+
+    let out = Command::new(bin)
+        .arg("meta-data")
+        .env_clear()
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let xml = String::from_utf8(out.stdout).unwrap();
+    assert!(xml.contains("<!DOCTYPE resource-agent SYSTEM \"ra-api-1-modified.dtd\">"));
+    let lint = Command::new("xmllint")
+        .args(["--noout", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(xml.as_bytes())?;
+            c.wait_with_output()
+        })
+        .expect("xmllint is installed");
+    assert!(
+        lint.status.success(),
+        "{}",
+        String::from_utf8_lossy(&lint.stderr)
+    );
+
+    let mut reader = quick_xml::Reader::from_str(&xml);
+    reader.config_mut().trim_text(true);
+    let mut path: Vec<String> = Vec::new();
+    let mut top: Vec<String> = Vec::new();
+    let mut root = Vec::new();
+    let mut special_tag = None;
+    let mut md = MetaData {
+        params: Vec::new(),
+        actions: Vec::new(),
+        special: Vec::new(),
+    };
+    loop {
+        let (e, empty) = match reader.read_event().unwrap() {
+            Event::Start(e) => (e.into_owned(), false),
+            Event::Empty(e) => (e.into_owned(), true),
+            Event::End(_) => {
+                path.pop();
+                continue;
+            }
+            Event::Eof => break,
+            _ => continue,
+        };
+        let name = String::from_utf8(e.name().as_ref().to_vec()).unwrap();
+        let a = attrs(&e);
+        match path
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
+            [] => {
+                assert_eq!(name, "resource-agent");
+                root = a;
+            }
+            ["resource-agent"] => {
+                top.push(name.clone());
+                if name == "special" {
+                    special_tag = get(&a, "tag").map(str::to_string);
+                }
+            }
+            ["resource-agent", "parameters"] => {
+                assert_eq!(name, "parameter");
+                md.params.push(a);
+            }
+            ["resource-agent", "actions"] => {
+                assert_eq!(name, "action");
+                md.actions.push(a);
+            }
+            ["resource-agent", "special"] => md.special.push((name.clone(), a)),
+            _ => {}
+        }
+        if !empty {
+            path.push(name);
+        }
+    }
+    assert_eq!(get(&root, "name"), Some(rtype));
+    assert_eq!(get(&root, "version"), Some("rgmanager 2.0"));
+    assert_eq!(
+        top,
+        [
+            "version",
+            "longdesc",
+            "shortdesc",
+            "parameters",
+            "actions",
+            "special"
+        ]
+    );
+    assert_eq!(special_tag.as_deref(), Some("rgmanager"));
+
+    let allowed = [
+        "name", "primary", "required", "inherit", "unique", "reconfig",
+    ];
+    for p in &md.params {
+        for (k, v) in p {
+            assert!(allowed.contains(&k.as_str()), "parameter attribute {k}");
+            if k != "name" && k != "inherit" {
+                assert!(v == "0" || v == "1", "{k}={v}");
+            }
+        }
+        if get(p, "inherit").is_some() {
+            for k in ["primary", "unique", "required"] {
+                assert_ne!(get(p, k), Some("1"), "inherit with {k}");
+            }
+        }
+    }
+    let primaries: Vec<&str> = md
+        .params
+        .iter()
+        .filter(|p| get(p, "primary") == Some("1"))
+        .filter_map(|p| get(p, "name"))
+        .collect();
+    assert_eq!(primaries, ["name"]);
+
+    let allowed = [
+        "start",
+        "stop",
+        "recover",
+        "status",
+        "reconfig",
+        "monitor",
+        "reload",
+        "meta-data",
+        "validate-all",
+        "verify-all",
+        "migrate",
+        "methods",
+    ];
+    for a in &md.actions {
+        let n = get(a, "name").unwrap();
+        assert!(allowed.contains(&n), "action {n}");
+        assert!(get(a, "timeout").is_some(), "action {n} has no timeout");
+    }
+    md
+}

@@ -83,29 +83,18 @@ fn holds(pid: &str, t: &Targets) -> bool {
 /// PIDs of processes (in our mount namespace, other than us) using any of
 /// the targets.
 pub fn find(t: &Targets) -> Vec<i32> {
-    let me = std::process::id().to_string();
+    let me = std::process::id() as i32;
     let our_ns = link(Path::new("/proc/self/ns/mnt"));
-    let Ok(proc_dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    let mut pids = Vec::new();
-    for e in proc_dir.flatten() {
-        let name = e.file_name();
-        let Some(pid) = name.to_str() else { continue };
-        if !pid.bytes().all(|b| b.is_ascii_digit()) || pid == me {
-            continue;
-        }
-        let ns = link(&Path::new("/proc").join(pid).join("ns/mnt"));
-        if ns.is_none() || ns != our_ns {
-            continue; // gone, a kernel thread, or another namespace's paths
-        }
-        if holds(pid, t) {
-            if let Ok(n) = pid.parse() {
-                pids.push(n);
-            }
-        }
-    }
-    pids
+    ocf::procs::pids()
+        .into_iter()
+        .filter(|&pid| pid != me)
+        .filter(|&pid| {
+            let pid = pid.to_string();
+            let ns = link(&Path::new("/proc").join(&pid).join("ns/mnt"));
+            // gone, a kernel thread, or another namespace's paths: not ours
+            ns.is_some() && ns == our_ns && holds(&pid, t)
+        })
+        .collect()
 }
 
 /// Parse a signal list as heartbeat takes it: names (`TERM`, `SIGTERM`) or

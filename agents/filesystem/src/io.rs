@@ -10,7 +10,6 @@ use std::fs::OpenOptions;
 use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 
 use ocf::Deadline;
 
@@ -43,21 +42,19 @@ impl Drop for Aligned {
     }
 }
 
-/// Run `f` on a helper thread; give up when the deadline passes.
+/// Run `f` on a helper thread; give up when the deadline passes (a read
+/// of dead storage can block in the kernel for much longer).
 fn bounded<F>(deadline: &Deadline, what: String, f: F) -> Result<(), String>
 where
     F: FnOnce() -> Result<(), String> + Send + 'static,
 {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(deadline.remaining()) {
-        Ok(r) => r,
-        Err(_) => Err(format!(
-            "{what} did not complete before the operation deadline"
-        )),
-    }
+    deadline
+        .on_thread(std::time::Duration::ZERO, f)
+        .unwrap_or_else(|| {
+            Err(format!(
+                "{what} did not complete before the operation deadline"
+            ))
+        })
 }
 
 /// Depth 10: read the first block of the device, uncached.

@@ -129,22 +129,8 @@ fn check_discovery_type(v: &str) -> Result<(), String> {
     }
 }
 
-/// Whether a process with this command name runs (reads /proc, no fork).
-fn process_running(name: &str) -> bool {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return false;
-    };
-    dir.flatten().any(|e| {
-        e.file_name()
-            .to_string_lossy()
-            .bytes()
-            .all(|b| b.is_ascii_digit())
-            && std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim_end() == name)
-    })
-}
-
 fn iscsid_running() -> bool {
-    process_running("iscsid")
+    ocf::procs::running("iscsid")
 }
 
 /// `iscsid.startup` in iscsid.conf: iscsiadm starts iscsid itself with it.

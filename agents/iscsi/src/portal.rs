@@ -9,7 +9,6 @@
 //! addresses are compared as addresses.
 
 use std::net::{IpAddr, ToSocketAddrs};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use ocf::Deadline;
@@ -123,20 +122,18 @@ impl Portal {
         if self.ip().is_some() {
             return Ok(Vec::new());
         }
-        let (tx, rx) = mpsc::channel();
         let query = (self.host.clone(), self.port);
-        std::thread::spawn(move || {
-            let r = query
-                .to_socket_addrs()
-                .map(|it| it.map(|a| a.ip()).collect::<Vec<_>>());
-            let _ = tx.send(r);
-        });
         let limit = deadline.remaining().max(Duration::from_millis(100));
-        match rx.recv_timeout(limit) {
-            Ok(Ok(v)) if !v.is_empty() => Ok(v),
-            Ok(Ok(_)) => Err(format!("{} has no address", self.host)),
-            Ok(Err(e)) => Err(format!("cannot resolve {}: {e}", self.host)),
-            Err(_) => Err(format!(
+        let answer = deadline.on_thread(limit, move || {
+            query
+                .to_socket_addrs()
+                .map(|it| it.map(|a| a.ip()).collect::<Vec<_>>())
+        });
+        match answer {
+            Some(Ok(v)) if !v.is_empty() => Ok(v),
+            Some(Ok(_)) => Err(format!("{} has no address", self.host)),
+            Some(Err(e)) => Err(format!("cannot resolve {}: {e}", self.host)),
+            None => Err(format!(
                 "cannot resolve {}: no answer in {:.1}s",
                 self.host,
                 limit.as_secs_f64()

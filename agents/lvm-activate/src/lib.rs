@@ -264,31 +264,12 @@ impl LvmActivate {
             }
             AccessMode::Tagging => lvm::check_volume_list(&conf, &self.vg, &self.tag)?,
         }
-        let Some(vg) = lvm.vg_info(ctx, &self.vg)? else {
-            // Could be transient (iSCSI not logged in yet): generic.
-            return Err(Failure::generic(format!(
-                "volume group {} does not exist or is not visible on this node",
-                self.vg
-            )));
-        };
-        if vg.exported() {
-            return Err(Failure::generic(format!(
-                "volume group {} is exported (vgimport it first)",
-                self.vg
-            )));
-        }
-        if vg.partial() {
-            if !(self.partial || self.degraded) {
-                return Err(Failure::generic(format!(
-                    "volume group {} has {} missing PV(s); consider partial_activation=true",
-                    self.vg, vg.missing_pvs
-                )));
-            }
-            ocf::warn!(
-                "volume group {} has missing PVs; activating anyway as configured",
-                self.vg
-            );
-        }
+        let vg = lvm.usable_vg(
+            ctx,
+            &self.vg,
+            self.lv.as_deref(),
+            self.partial || self.degraded,
+        )?;
         let matches = match mode {
             AccessMode::Lvmlockd => vg.lvmlockd(),
             AccessMode::Clvmd => vg.clustered(),
@@ -305,20 +286,6 @@ impl LvmActivate {
                 if vg.clustered() { "yes" } else { "no" }
             )));
         }
-        if vg.lvs.is_empty() {
-            return Err(Failure::configured(format!(
-                "volume group {} contains no logical volume",
-                self.vg
-            )));
-        }
-        if let Some(lv) = &self.lv {
-            if !vg.has_lv(lv) {
-                return Err(Failure::configured(format!(
-                    "logical volume {lv} is not in volume group {}",
-                    self.vg
-                )));
-            }
-        }
         let mut system_id = String::new();
         match mode {
             AccessMode::SystemId => {
@@ -330,18 +297,18 @@ impl LvmActivate {
                 }
             }
             AccessMode::Lvmlockd => {
-                if !lvm::process_running("lvmlockd") {
+                if !ocf::procs::running("lvmlockd") {
                     return Err(Failure::generic("lvmlockd is not running"));
                 }
-                if lvm::process_running("clvmd") {
+                if ocf::procs::running("clvmd") {
                     return Err(Failure::generic("clvmd is running next to lvmlockd"));
                 }
             }
             AccessMode::Clvmd => {
-                if !lvm::process_running("clvmd") {
+                if !ocf::procs::running("clvmd") {
                     return Err(Failure::generic("clvmd is not running"));
                 }
-                if lvm::process_running("lvmlockd") {
+                if ocf::procs::running("lvmlockd") {
                     return Err(Failure::generic("lvmlockd is running next to clvmd"));
                 }
             }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ocf::{encode_name, Cmd, Context, Failure, OcfResult, OcfStatus, Output, StateDir};
+use ocf::{Cmd, Context, Failure, OcfResult, OcfStatus, Output, Record};
 
 use crate::dm;
 
@@ -85,6 +85,49 @@ impl Lvm {
             .unwrap_or("")
             .trim()
             .to_string())
+    }
+
+    /// `vg` as an agent may activate it: visible here (else generic: it may
+    /// be transient, iSCSI not logged in yet), not exported, complete
+    /// unless `partial` allows missing PVs (then a warning), holding at
+    /// least one LV and `lv` if one is named (else OCF_ERR_CONFIGURED).
+    pub fn usable_vg(
+        &self,
+        ctx: &Context,
+        vg: &str,
+        lv: Option<&str>,
+        partial: bool,
+    ) -> Result<VgInfo, Failure> {
+        let Some(info) = self.vg_info(ctx, vg)? else {
+            return Err(Failure::generic(format!(
+                "volume group {vg} does not exist or is not visible on this node"
+            )));
+        };
+        if info.exported() {
+            return Err(Failure::generic(format!(
+                "volume group {vg} is exported (vgimport it first)"
+            )));
+        }
+        if info.partial() {
+            if !partial {
+                return Err(Failure::generic(format!(
+                    "volume group {vg} has {} missing PV(s); consider partial_activation=true",
+                    info.missing_pvs
+                )));
+            }
+            ocf::warn!("volume group {vg} has missing PVs; activating anyway as configured");
+        }
+        if info.lvs.is_empty() {
+            return Err(Failure::configured(format!(
+                "volume group {vg} contains no logical volume"
+            )));
+        }
+        if let Some(lv) = lv.filter(|l| !info.has_lv(l)) {
+            return Err(Failure::configured(format!(
+                "logical volume {lv} is not in volume group {vg}"
+            )));
+        }
+        Ok(info)
     }
 
     /// What this node sees of `vg`: `None` when the VG is not visible
@@ -365,29 +408,20 @@ pub fn release_tag(lvm: &Lvm, ctx: &Context, vg: &str, tag: &str) -> Result<(), 
 
 /// The state file telling a recurring monitor that we started this
 /// instance (and have not stopped it), so "no LV active" means lost.
-fn started_key(ctx: &Context) -> String {
-    format!(
-        "{}.{}.started",
-        encode_name(&ctx.resource_type),
-        encode_name(&ctx.instance)
-    )
+fn started(ctx: &Context) -> Record {
+    Record::new(&[&ctx.resource_type, &ctx.instance, "started"])
 }
 
 pub fn mark_started(ctx: &Context, what: &str) -> Result<(), Failure> {
-    StateDir::open(&ctx.env)?.write(&started_key(ctx), what)
+    started(ctx).write(&ctx.env, what)
 }
 
 pub fn mark_stopped(ctx: &Context) {
-    if let Ok(dir) = StateDir::open(&ctx.env) {
-        dir.remove(&started_key(ctx));
-    }
+    started(ctx).clear(&ctx.env)
 }
 
 fn was_started(ctx: &Context) -> bool {
-    StateDir::open(&ctx.env)
-        .ok()
-        .and_then(|d| d.read(&started_key(ctx)))
-        .is_some()
+    started(ctx).read(&ctx.env).is_some()
 }
 
 /// Monitor from device-mapper state: depth 0 reads sysfs only, depth 10
@@ -511,20 +545,6 @@ pub fn deactivate(
         ocf::warn!("{target} still active, retrying");
         deadline.sleep(Duration::from_secs(1));
     }
-}
-
-/// Whether a process with this command name runs (reads /proc, no fork).
-pub fn process_running(name: &str) -> bool {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return false;
-    };
-    dir.flatten().any(|e| {
-        e.file_name()
-            .to_string_lossy()
-            .bytes()
-            .all(|b| b.is_ascii_digit())
-            && std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim_end() == name)
-    })
 }
 
 #[cfg(test)]

@@ -100,36 +100,7 @@ impl Lvm2 {
         }
         let lvm = Lvm::find(ctx)?;
         let conf = lvm.config(ctx)?;
-        let Some(vg) = lvm.vg_info(ctx, &self.vg)? else {
-            return Err(Failure::generic(format!(
-                "volume group {} does not exist or is not visible on this node",
-                self.vg
-            )));
-        };
-        if vg.exported() {
-            return Err(Failure::generic(format!(
-                "volume group {} is exported (vgimport it first)",
-                self.vg
-            )));
-        }
-        if vg.partial() {
-            if !self.partial {
-                return Err(Failure::generic(format!(
-                    "volume group {} has {} missing PV(s); consider partial_activation=true",
-                    self.vg, vg.missing_pvs
-                )));
-            }
-            ocf::warn!(
-                "volume group {} has missing PVs; activating partially as configured",
-                self.vg
-            );
-        }
-        if vg.lvs.is_empty() {
-            return Err(Failure::configured(format!(
-                "volume group {} with no logical volumes is not supported",
-                self.vg
-            )));
-        }
+        let vg = lvm.usable_vg(ctx, &self.vg, None, self.partial)?;
         let mode = match (self.exclusive, vg.clustered()) {
             (false, _) => Mode::Plain,
             (true, true) => Mode::Clvm,
@@ -138,7 +109,7 @@ impl Lvm2 {
         match mode {
             Mode::Tag => lvm::check_volume_list(&conf, &self.vg, &self.tag)?,
             Mode::Clvm => {
-                if !lvm::process_running("clvmd") {
+                if !ocf::procs::running("clvmd") {
                     return Err(Failure::generic(format!(
                         "{} has the cluster attribute set, but clvmd is not running",
                         self.vg

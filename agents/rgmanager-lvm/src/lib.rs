@@ -288,40 +288,9 @@ impl RgLvm {
     fn check_setup(&self, ctx: &Context) -> Result<Setup, Failure> {
         let lvm = Lvm::find(ctx)?;
         let conf = lvm.config(ctx)?;
-        let Some(vg) = lvm.vg_info(ctx, &self.vg)? else {
-            return Err(Failure::generic(format!(
-                "volume group {} does not exist or is not visible on this node",
-                self.vg
-            )));
-        };
-        if vg.exported() {
-            return Err(Failure::generic(format!(
-                "volume group {} is exported (vgimport it first)",
-                self.vg
-            )));
-        }
-        if vg.partial() {
-            return Err(Failure::generic(format!(
-                "volume group {} has {} missing PV(s)",
-                self.vg, vg.missing_pvs
-            )));
-        }
-        if vg.lvs.is_empty() {
-            return Err(Failure::configured(format!(
-                "volume group {} contains no logical volume",
-                self.vg
-            )));
-        }
-        if let Some(lv) = &self.lv {
-            if !vg.has_lv(lv) {
-                return Err(Failure::configured(format!(
-                    "logical volume {lv} is not in volume group {}",
-                    self.vg
-                )));
-            }
-        }
+        let vg = lvm.usable_vg(ctx, &self.vg, self.lv.as_deref(), false)?;
         if vg.clustered() {
-            if !lvm::process_running("clvmd") {
+            if !ocf::procs::running("clvmd") {
                 return Err(Failure::generic(format!(
                     "{} has the cluster attribute set, but clvmd is not running",
                     self.vg

@@ -26,8 +26,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ocf::{
-    encode_name, ActionSpec, AgentMeta, Context, Deadline, Failure, OcfResult, OcfStatus, Output,
-    ParamSpec, Params, ResourceAgent, StateDir,
+    ActionSpec, AgentMeta, Context, Deadline, Failure, OcfResult, OcfStatus, Output, ParamSpec,
+    Params, Record, ResourceAgent,
 };
 
 /// Heartbeat's default for `xmfile`.
@@ -315,7 +315,7 @@ pub struct Xen {
     name: Result<String, Failure>,
     /// The name recorded when we started (or received) the domain here.
     recorded: Option<String>,
-    record_key: String,
+    record: Record,
     instance: Option<String>,
     shutdown_timeout: Option<Duration>,
     shutdown_acpi: bool,
@@ -412,24 +412,12 @@ impl Xen {
             .is_some())
     }
 
-    fn state(&self, ctx: &Context) -> Option<StateDir> {
-        StateDir::open(&ctx.env)
-            .map_err(|e| ocf::warn!("{}", e.reason))
-            .ok()
-    }
-
     fn remember(&self, ctx: &Context, dom: &str) {
-        if let Some(s) = self.state(ctx) {
-            if let Err(e) = s.write(&self.record_key, dom) {
-                ocf::warn!("{}", e.reason);
-            }
-        }
+        self.record.keep(&ctx.env, dom);
     }
 
     fn forget(&self, ctx: &Context) {
-        if let Some(s) = self.state(ctx) {
-            s.remove(&self.record_key);
-        }
+        self.record.clear(&ctx.env);
     }
 
     /// Run the monitor scripts; the first failing one is the failure.
@@ -639,14 +627,9 @@ impl ResourceAgent for Xen {
             .env
             .non_empty("OCF_RESOURCE_INSTANCE")
             .map(str::to_string);
-        let record_key = format!(
-            "Xen.{}.{}.domain",
-            encode_name(&ctx.instance),
-            encode_name(&xmfile.to_string_lossy())
-        );
-        let recorded = StateDir::open(&ctx.env)
-            .ok()
-            .and_then(|s| s.read(&record_key))
+        let record = Record::new(&["Xen", &ctx.instance, &xmfile.to_string_lossy(), "domain"]);
+        let recorded = record
+            .read(&ctx.env)
             .filter(|n| check_domain_name(n).is_ok());
         let name = Xen::resolve_name(
             p.str("name"),
@@ -658,7 +641,7 @@ impl ResourceAgent for Xen {
             xmfile,
             name,
             recorded,
-            record_key,
+            record,
             instance,
             shutdown_timeout: p
                 .int("shutdown_timeout")
