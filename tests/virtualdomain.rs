@@ -984,6 +984,22 @@ fn qemu_live_and_paused_migration_between_two_daemons() {
     assert_eq!(lab.domstate(0), "running", "resumed after the failure");
     assert_eq!(lab.domstate(1), "");
     a.clone().recurring().expect("monitor", rc::SUCCESS);
+    // migration_downtime reaches QEMU (its downtime-limit, what
+    // `virsh migrate-getmaxdowntime` reads), seen here on A after a live
+    // migration that failed on the target (default: 300 ms)
+    let max_downtime = || {
+        let d = &lab.daemons[0];
+        d.virsh(&d.qemu_uri(), &["migrate-getmaxdowntime", &lab.name])
+    };
+    assert_eq!(max_downtime(), "300");
+    let out = migrating(0, 0, 1)
+        .param("migration_downtime", "123")
+        .param("migrate_options", "--listen-address 192.0.2.1")
+        .expect("migrate_to", rc::ERR_GENERIC);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(err.contains("migration downtime set to 123 ms"), "{err}");
+    assert_eq!(max_downtime(), "123");
+    assert_eq!(lab.domstate(0), "running");
 
     // A -> B -> A live, then A -> B -> A paused (offline: suspended, moved,
     // resumed on the target), each as Pacemaker does it: migrate_to on
@@ -995,13 +1011,25 @@ fn qemu_live_and_paused_migration_between_two_daemons() {
         (1, 0, "paused"),
     ] {
         let t = Instant::now();
+        // the first one with a downtime limit (the mode heartbeat has)
+        let downtime = if from == 0 && mode == "live" {
+            "250"
+        } else {
+            "0"
+        };
         let out = migrating(from, from, to)
             .param("migration_mode", mode)
+            .param("migration_downtime", downtime)
             .expect("migrate_to", rc::SUCCESS);
         let took = t.elapsed();
         let log = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
         let word = if mode == "live" { "live" } else { "offline" };
         assert!(log.contains(&format!("Starting {word} migration")), "{log}");
+        assert_eq!(
+            log.contains("migration downtime set to 250 ms"),
+            downtime == "250",
+            "{log}"
+        );
         migrating(to, from, to)
             .param("migration_mode", mode)
             .expect("migrate_from", rc::SUCCESS);
