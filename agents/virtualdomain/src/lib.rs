@@ -633,7 +633,13 @@ impl VirtualDomain {
     /// the first monitor after them sets everything again). heartbeat asks
     /// crm_resource for each current value on every monitor (three to six
     /// forks); a monitor here forks nothing when nothing changed.
-    fn update_utilization(&self, ctx: &Context, dom: &Domain, dl: &Deadline) {
+    fn update_utilization(
+        &self,
+        ctx: &Context,
+        dom: &Domain,
+        sizes: Option<lv::Sizes>,
+        dl: &Deadline,
+    ) {
         let plan = self.utilization_plan();
         if plan.iter().all(|u| *u == Util::Leave) {
             return;
@@ -642,18 +648,19 @@ impl VirtualDomain {
             return;
         };
         let values = if plan.contains(&Util::Set) {
-            let d = dom.clone();
-            match lv::bounded(dl, "domain info", move || d.info()) {
-                // heartbeat: dominfo's "CPU(s)" and "Max memory" (KiB) / 1024
-                Ok(info) => {
-                    let mem = (info.max_mem / 1024).to_string();
-                    [info.nr_virt_cpu.to_string(), mem.clone(), mem]
-                }
-                Err(e) => {
-                    ocf::debug!("domain info: {e}; utilization not updated");
-                    return;
-                }
-            }
+            let sizes = match sizes {
+                Some(z) => z,
+                None => match lv::dom_info(dom, dl) {
+                    Ok((_, Some(z))) => z,
+                    Ok((_, None)) => return,
+                    Err(e) => {
+                        ocf::debug!("domain info: {e}; utilization not updated");
+                        return;
+                    }
+                },
+            };
+            let mem = (sizes.max_mem_kib / 1024).to_string();
+            [sizes.vcpus.to_string(), mem.clone(), mem]
         } else {
             Default::default()
         };
@@ -724,7 +731,7 @@ impl VirtualDomain {
             s.remove(&self.util_key);
         }
         if let Ok(Some(d)) = lv::lookup(conn, dom, dl) {
-            self.update_utilization(ctx, &d, dl);
+            self.update_utilization(ctx, &d, None, dl);
         }
     }
 
@@ -754,13 +761,25 @@ impl VirtualDomain {
             }
             Err(e) => return Err(lv_failure(&format!("{dom_name}: lookup"), &e)),
         };
-        let st = match &dom {
-            None => DomState::Off,
-            Some(d) => match lv::dom_state(d, &dl) {
-                Ok(s) => s,
-                Err(e) if e.unreachable() && self.emulator_running(dom_name) => DomState::NoState,
-                Err(e) => return Err(lv_failure(&format!("{dom_name}: state"), &e)),
-            },
+        // A monitor that sets the utilization reads the state with the
+        // sizes (virDomainGetInfo): one round trip, as for the state alone.
+        let sizes_too = utilization && self.utilization_plan().contains(&Util::Set);
+        let (st, sizes) = match &dom {
+            None => (DomState::Off, None),
+            Some(d) => {
+                let r = if sizes_too {
+                    lv::dom_info(d, &dl)
+                } else {
+                    lv::dom_state(d, &dl).map(|s| (s, None))
+                };
+                match r {
+                    Ok(s) => s,
+                    Err(e) if e.unreachable() && self.emulator_running(dom_name) => {
+                        (DomState::NoState, None)
+                    }
+                    Err(e) => return Err(lv_failure(&format!("{dom_name}: state"), &e)),
+                }
+            }
         };
         match st {
             DomState::Off => {
@@ -781,7 +800,7 @@ impl VirtualDomain {
         }
         if let Some(d) = &dom {
             if utilization {
-                self.update_utilization(ctx, d, &dl);
+                self.update_utilization(ctx, d, sizes, &dl);
             }
             self.save_config(ctx, d, &dl);
         }
