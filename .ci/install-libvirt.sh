@@ -2,7 +2,8 @@
 # What tests/virtualdomain.rs needs (Debian 12): libvirtd + virtlogd (started
 # by the tests themselves, in private mount namespaces, never through
 # systemd), virsh for the tests' own checks, libvirt-dev + pkg-config to
-# link the agent, QEMU and a stock kernel + busybox for real guests.
+# link the agent, QEMU and a stock kernel + busybox for real guests,
+# qemu-img (qemu-utils) for the backingfile case.
 # --no-install-recommends keeps dbus, dnsmasq and polkit out: libvirtd runs
 # without them. libvirt-daemon-system creates the libvirt-qemu user and
 # /etc/libvirt/*.conf, without which the qemu driver does not initialise.
@@ -11,4 +12,4 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get install -y -qq --no-install-recommends \
     libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients \
     libvirt-dev pkg-config qemu-system-x86 busybox-static cpio \
-    linux-image-amd64 xz-utils util-linux >/dev/null
+    linux-image-amd64 xz-utils util-linux qemu-utils >/dev/null

@@ -270,6 +270,544 @@ fn ocf_tester_passes_without_a_wrapper() {
     assert!(text.contains("passed all tests"), "{text}");
 }
 
+// ---------------------------------------------------------------------------
+// The optional features of issue 6, on the test driver.
+// ---------------------------------------------------------------------------
+
+/// A TEST DOUBLE of a node tool (crm_resource, csync2, virt-copy-in) in
+/// `<lab>/doubles/`: a shell script that appends its arguments, each in
+/// brackets, as one line to `<lab>/doubles/<tool>.calls`, and fails (exit 1,
+/// "error: not connected") while `<lab>/doubles/<tool>.fail` exists. The
+/// agent finds it first in its PATH ([`with_doubles`]).
+struct Double {
+    calls: std::path::PathBuf,
+    fail: std::path::PathBuf,
+}
+
+impl Double {
+    fn new(lab: &Lab, tool: &str) -> Double {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = lab.path().join("doubles");
+        std::fs::create_dir_all(&dir).unwrap();
+        let calls = dir.join(format!("{tool}.calls"));
+        let fail = dir.join(format!("{tool}.fail"));
+        let script = dir.join(tool);
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\n# TEST DOUBLE of {tool} (tests/virtualdomain.rs): records its \
+                 arguments, one call a line.\nfor a in \"$@\"; do printf '[%s]' \"$a\"; done \
+                 >>'{c}'\necho >>'{c}'\nif [ -e '{f}' ]; then echo 'error: not connected' >&2; \
+                 exit 1; fi\nexit 0\n",
+                c = calls.display(),
+                f = fail.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Double { calls, fail }
+    }
+
+    /// The calls recorded since the last `take`, and forget them.
+    fn take(&self) -> Vec<String> {
+        let text = std::fs::read_to_string(&self.calls).unwrap_or_default();
+        let _ = std::fs::remove_file(&self.calls);
+        text.lines().map(str::to_string).collect()
+    }
+
+    fn failing(&self, yes: bool) {
+        if yes {
+            std::fs::write(&self.fail, "").unwrap();
+        } else {
+            let _ = std::fs::remove_file(&self.fail);
+        }
+    }
+}
+
+/// The agent with the lab's test doubles first in its PATH.
+fn with_doubles(lab: &Lab, a: Agent) -> Agent {
+    a.env(
+        "PATH",
+        format!(
+            "{}:/usr/sbin:/usr/bin:/sbin:/bin",
+            lab.path().join("doubles").display()
+        ),
+    )
+}
+
+fn stderr_of(out: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&out.get_output().stderr).into_owned()
+}
+
+#[test]
+fn utilization_is_set_through_crm_resource_only_when_it_changes() {
+    let Some(lab) = Lab::new("util") else { return };
+    let crm = Double::new(&lab, "crm_resource");
+    let cfg = lab.path().join("vm.xml");
+    // Max memory 1024 MiB, current 512: heartbeat's host_memory and
+    // hv_memory are the maximum ("Max memory" of dominfo)
+    std::fs::write(
+        &cfg,
+        "<domain type='test'><name>vdutil</name><memory unit='MiB'>1024</memory>\
+         <currentMemory unit='MiB'>512</currentMemory><vcpu>2</vcpu>\
+         <os><type>hvm</type></os></domain>\n",
+    )
+    .unwrap();
+    // the utilization parameters at their defaults (autoset: true)
+    let a = with_doubles(&lab, lab.agent(&cfg))
+        .unset("OCF_RESKEY_autoset_utilization_cpu")
+        .unset("OCF_RESKEY_autoset_utilization_host_memory")
+        .unset("OCF_RESKEY_autoset_utilization_hv_memory");
+    let set = |attr: &str, v: &str| format!("[-r][vd][-z][-p][{attr}][-v][{v}]");
+    let all = |cpu: &str| {
+        vec![
+            set("cpu", cpu),
+            set("host_memory", "1024"),
+            set("hv_memory", "1024"),
+        ]
+    };
+
+    a.expect("monitor", rc::NOT_RUNNING);
+    assert_eq!(
+        crm.take(),
+        Vec::<String>::new(),
+        "a stopped domain sets nothing"
+    );
+    // start sets them (heartbeat's start runs its monitor), the monitors
+    // after it fork nothing while nothing changes
+    a.expect("start", rc::SUCCESS);
+    assert_eq!(crm.take(), all("2"));
+    let mon = a.clone().recurring();
+    mon.expect("monitor", rc::SUCCESS);
+    mon.expect("monitor", rc::SUCCESS);
+    assert_eq!(
+        crm.take(),
+        Vec::<String>::new(),
+        "unchanged: no crm_resource"
+    );
+    // a change of the domain: set again
+    let uri = lab.daemon.test_uri();
+    assert!(lab
+        .daemon
+        .virsh_ok(&uri, &["setvcpus", "vdutil", "1", "--live"]));
+    mon.expect("monitor", rc::SUCCESS);
+    assert_eq!(crm.take(), all("1"));
+    mon.expect("monitor", rc::SUCCESS);
+    assert_eq!(crm.take(), Vec::<String>::new());
+    // the record gone (a reboot of the node): set again
+    let record = lab
+        .path()
+        .join("rsctmp/heartbeat-rs/VirtualDomain.vd.utilization");
+    std::fs::remove_file(&record).unwrap();
+    mon.expect("monitor", rc::SUCCESS);
+    assert_eq!(crm.take(), all("1"));
+    // crm_resource failing (no CIB): one call a monitor, retried by the next
+    std::fs::remove_file(&record).unwrap();
+    crm.failing(true);
+    let out = mon.expect("monitor", rc::SUCCESS);
+    assert!(
+        stderr_of(&out).contains("not connected"),
+        "{}",
+        stderr_of(&out)
+    );
+    assert_eq!(crm.take(), vec![set("cpu", "1")]);
+    mon.expect("monitor", rc::SUCCESS);
+    assert_eq!(crm.take(), vec![set("cpu", "1")]);
+    crm.failing(false);
+    mon.expect("monitor", rc::SUCCESS);
+    assert_eq!(crm.take(), all("1"));
+
+    // unset_utilization_*: heartbeat removes an attribute only when its
+    // autoset_utilization_* is off; then once, not on every monitor
+    let del = |attr: &str| format!("[--resource=vd][--utilization][--delete-parameter={attr}]");
+    let unset = mon
+        .clone()
+        .param("autoset_utilization_cpu", "false")
+        .param("autoset_utilization_host_memory", "false")
+        .param("autoset_utilization_hv_memory", "true")
+        .param("unset_utilization_cpu", "true")
+        .param("unset_utilization_host_memory", "true")
+        .param("unset_utilization_hv_memory", "true");
+    unset.expect("monitor", rc::SUCCESS);
+    assert_eq!(
+        crm.take(),
+        vec![del("cpu"), del("host_memory"), set("hv_memory", "1024")]
+    );
+    unset.expect("monitor", rc::SUCCESS);
+    assert_eq!(crm.take(), Vec::<String>::new());
+    // all off: crm_resource never runs
+    let off = a
+        .clone()
+        .recurring()
+        .param("autoset_utilization_cpu", "false")
+        .param("autoset_utilization_host_memory", "false")
+        .param("autoset_utilization_hv_memory", "false");
+    std::fs::remove_file(&record).unwrap();
+    off.expect("monitor", rc::SUCCESS);
+    // status (rgmanager, admins) is not a monitor: no utilization
+    a.expect("status", rc::SUCCESS);
+    assert_eq!(crm.take(), Vec::<String>::new());
+
+    // stop forgets: the next start sets everything again
+    mon.expect("monitor", rc::SUCCESS);
+    assert_eq!(crm.take(), all("1"));
+    assert!(record.exists());
+    a.expect("stop", rc::SUCCESS);
+    assert!(!record.exists());
+    a.expect("start", rc::SUCCESS);
+    assert_eq!(crm.take(), all("2"));
+    a.expect("stop", rc::SUCCESS);
+    assert_eq!(crm.take(), Vec::<String>::new());
+}
+
+#[test]
+fn snapshot_saves_the_state_on_stop_and_start_restores_it() {
+    let Some(lab) = Lab::new("snap") else { return };
+    let snap = lab.path().join("snapshots");
+    std::fs::create_dir_all(&snap).unwrap();
+    let cfg = lab.test_config("vm.xml", "vdsnap");
+    let a = lab.agent(&cfg).param("snapshot", &snap);
+    let state = snap.join("vdsnap.state");
+    let uri = lab.daemon.test_uri();
+    let max_mem = || {
+        lab.daemon
+            .virsh(&uri, &["dominfo", "vdsnap"])
+            .lines()
+            .find(|l| l.starts_with("Max memory:"))
+            .unwrap_or_default()
+            .to_string()
+    };
+
+    a.expect("validate-all", rc::SUCCESS);
+    a.expect("start", rc::SUCCESS);
+    assert!(max_mem().contains(" 8192 KiB"), "{}", max_mem());
+    let out = a.expect("stop", rc::SUCCESS);
+    assert!(
+        stderr_of(&out).contains("state saved to"),
+        "{}",
+        stderr_of(&out)
+    );
+    assert!(state.is_file(), "no state file after stop");
+    assert_eq!(lab.domstate("vdsnap"), "", "saved: the domain is gone");
+    a.expect("monitor", rc::NOT_RUNNING);
+
+    // the config changes meanwhile: start restores the saved domain, not
+    // a new one from the config, and removes the state file
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, text.replace("<memory>8192<", "<memory>16384<")).unwrap();
+    let out = a.expect("start", rc::SUCCESS);
+    assert!(
+        stderr_of(&out).contains("restored from"),
+        "{}",
+        stderr_of(&out)
+    );
+    assert_eq!(lab.domstate("vdsnap"), "running");
+    assert!(max_mem().contains(" 8192 KiB"), "{}", max_mem());
+    assert!(!state.exists(), "state file left after the restore");
+    a.clone().recurring().expect("monitor", rc::SUCCESS);
+
+    // a state file that cannot be restored: start fails (heartbeat) and
+    // keeps it, instead of booting afresh beside a saved state
+    a.expect("stop", rc::SUCCESS);
+    assert!(state.is_file());
+    std::fs::write(&state, "not a libvirt save image").unwrap();
+    let out = a.expect("start", rc::ERR_GENERIC);
+    let err = stderr_of(&out);
+    assert!(err.contains("Failed to restore vdsnap"), "{err}");
+    assert!(state.is_file());
+    assert_eq!(lab.domstate("vdsnap"), "");
+    // without it, a normal start (from the changed config)
+    std::fs::remove_file(&state).unwrap();
+    a.expect("start", rc::SUCCESS);
+    assert!(max_mem().contains(" 16384 KiB"), "{}", max_mem());
+    // without snapshot, stop shuts down and saves nothing
+    lab.agent(&cfg).expect("stop", rc::SUCCESS);
+    assert!(!state.exists());
+
+    // a snapshot directory that is not there; force_stop with snapshot
+    let gone = lab
+        .agent(&cfg)
+        .param("snapshot", lab.path().join("nowhere"));
+    gone.expect("validate-all", rc::ERR_INSTALLED);
+    let out = a
+        .clone()
+        .param("force_stop", "true")
+        .expect("start", rc::ERR_CONFIGURED);
+    assert!(stderr_of(&out).contains("cannot be used together"));
+}
+
+/// qemu-img, or a SKIP (a failure where RA_REQUIRE_GUEST is set).
+fn have_qemu_img() -> bool {
+    let ok = Path::new("/usr/bin/qemu-img").exists();
+    if !ok {
+        assert!(
+            std::env::var_os("RA_REQUIRE_GUEST").is_none(),
+            "RA_REQUIRE_GUEST is set but qemu-img (qemu-utils) is missing"
+        );
+        eprintln!("SKIP: no qemu-img (qemu-utils; .ci/install-libvirt.sh)");
+    }
+    ok
+}
+
+fn qemu_img(args: &[&str]) -> String {
+    let out = Command::new("qemu-img").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "qemu-img {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn backingfile_overlay_stateless_and_copyindirs() {
+    if !have_qemu_img() {
+        return;
+    }
+    let Some(lab) = Lab::new("backing") else {
+        return;
+    };
+    let copy_in = Double::new(&lab, "virt-copy-in");
+    let base = lab.path().join("base.img");
+    qemu_img(&["create", "-q", "-f", "raw", base.to_str().unwrap(), "1M"]);
+    // <config without extension>.qcow2 is the domain's disk
+    let image = lab.path().join("vmb.qcow2");
+    let cfg = lab.path().join("vmb.xml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "<domain type='test'><name>vdback</name><memory>8192</memory><vcpu>1</vcpu>\
+             <os><type>hvm</type></os><devices><disk type='file' device='disk'>\
+             <driver name='qemu' type='qcow2'/><source file='{}'/><target dev='vda'/>\
+             </disk></devices></domain>\n",
+            image.display()
+        ),
+    )
+    .unwrap();
+    let (d1, d2) = (lab.path().join("inject-a"), lab.path().join("inject-b"));
+    let a = with_doubles(&lab, lab.agent(&cfg))
+        .param("backingfile", &base)
+        .param("copyindirs", format!("{}  {}", d1.display(), d2.display()));
+    let uri = lab.daemon.test_uri();
+    let info = |f: &Path| qemu_img(&["info", "-U", "--output=json", f.to_str().unwrap()]);
+    let marked = || qemu_img(&["snapshot", "-l", image.to_str().unwrap()]).contains("ramark");
+
+    // first start: the overlay over the raw backing file (with its format:
+    // qemu-img refuses one without), the domain defined and started, the
+    // directories copied in
+    a.expect("start", rc::SUCCESS);
+    let json = info(&image);
+    assert!(
+        json.contains(&format!("\"backing-filename\": \"{}\"", base.display())),
+        "{json}"
+    );
+    assert!(
+        json.contains("\"backing-filename-format\": \"raw\""),
+        "{json}"
+    );
+    assert_eq!(lab.domstate("vdback"), "running");
+    assert!(lab
+        .daemon
+        .virsh(&uri, &["dominfo", "vdback"])
+        .contains("Persistent:     yes"));
+    let copied = format!("[-d][vdback][{}][{}][/]", d1.display(), d2.display());
+    assert_eq!(copy_in.take(), vec![copied.clone()]);
+    a.clone().recurring().expect("monitor", rc::SUCCESS);
+    a.expect("stop", rc::SUCCESS);
+    a.expect("monitor", rc::NOT_RUNNING);
+
+    // not stateless: the overlay (and what the guest wrote) is kept
+    qemu_img(&["snapshot", "-c", "ramark", image.to_str().unwrap()]);
+    a.expect("start", rc::SUCCESS);
+    assert!(marked(), "the overlay was recreated");
+    assert_eq!(copy_in.take(), Vec::<String>::new());
+    a.expect("stop", rc::SUCCESS);
+    // stateless: a new overlay at every start, the directories again
+    let stateless = a.clone().param("stateless", "true");
+    stateless.expect("start", rc::SUCCESS);
+    assert!(!marked(), "stateless start kept the old overlay");
+    assert_eq!(copy_in.take(), vec![copied]);
+    assert_eq!(lab.domstate("vdback"), "running");
+    stateless.expect("stop", rc::SUCCESS);
+    // virt-copy-in failing: start fails (heartbeat), saying so
+    copy_in.failing(true);
+    let out = stateless.expect("start", rc::ERR_GENERIC);
+    assert!(
+        stderr_of(&out).contains("virt-copy-in"),
+        "{}",
+        stderr_of(&out)
+    );
+    assert_ne!(lab.domstate("vdback"), "running");
+    copy_in.failing(false);
+
+    // a qcow2 backing file and a config name with two dots:
+    // web.prod.xml -> web.qcow2 (heartbeat's ${config%%.*}.qcow2)
+    let base2 = lab.path().join("base.qcow2");
+    qemu_img(&["create", "-q", "-f", "qcow2", base2.to_str().unwrap(), "1M"]);
+    let cfg2 = lab.test_config("web.prod.xml", "vdback2");
+    let b = lab.agent(&cfg2).param("backingfile", &base2);
+    b.expect("start", rc::SUCCESS);
+    let json = info(&lab.path().join("web.qcow2"));
+    assert!(
+        json.contains("\"backing-filename-format\": \"qcow2\""),
+        "{json}"
+    );
+    b.expect("stop", rc::SUCCESS);
+
+    // bad values
+    a.clone()
+        .param("backingfile", "base.img")
+        .expect("start", rc::ERR_CONFIGURED);
+    let missing = a.clone().param("backingfile", lab.path().join("none.img"));
+    missing.expect("validate-all", rc::ERR_INSTALLED);
+    std::fs::remove_file(&image).unwrap();
+    let out = missing.expect("start", rc::ERR_GENERIC);
+    assert!(stderr_of(&out).contains("none.img"), "{}", stderr_of(&out));
+}
+
+#[test]
+fn start_resources_starts_the_pools_and_networks_the_domain_uses() {
+    let Some(lab) = Lab::new("res") else { return };
+    let uri = lab.daemon.test_uri();
+    let pool_dir = lab.path().join("pool");
+    std::fs::create_dir_all(&pool_dir).unwrap();
+    assert!(lab.daemon.virsh_ok(
+        &uri,
+        &[
+            "pool-define-as",
+            "vdpool",
+            "dir",
+            "--target",
+            pool_dir.to_str().unwrap()
+        ]
+    ));
+    let net = lab.path().join("net.xml");
+    std::fs::write(
+        &net,
+        "<network><name>vdnet</name><bridge name='vdbr0'/></network>\n",
+    )
+    .unwrap();
+    assert!(lab
+        .daemon
+        .virsh_ok(&uri, &["net-define", net.to_str().unwrap()]));
+    let pool_state = || {
+        lab.daemon
+            .virsh(&uri, &["pool-info", "vdpool"])
+            .lines()
+            .find(|l| l.starts_with("State:"))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let net_active = || {
+        lab.daemon
+            .virsh(&uri, &["net-info", "vdnet"])
+            .lines()
+            .any(|l| l.starts_with("Active:") && l.ends_with("yes"))
+    };
+    assert!(pool_state().ends_with("inactive"), "{}", pool_state());
+    assert!(!net_active());
+    let cfg = lab.path().join("vm.xml");
+    let domain = |pool: &str| {
+        format!(
+            "<domain type='test'><name>vdres</name><memory>8192</memory><vcpu>1</vcpu>\
+             <os><type>hvm</type></os><devices><disk type='volume' device='disk'>\
+             <source pool='{pool}' volume='v1'/><target dev='vda'/></disk>\
+             <interface type='network'><source network='vdnet'/></interface>\
+             </devices></domain>\n"
+        )
+    };
+    std::fs::write(&cfg, domain("vdpool")).unwrap();
+
+    // off (the default): the agent leaves them alone
+    let plain = lab.agent(&cfg);
+    if plain.run("start").get_output().status.success() {
+        plain.expect("stop", rc::SUCCESS);
+    }
+    assert!(pool_state().ends_with("inactive"), "{}", pool_state());
+    assert!(!net_active());
+    // on: both started before the domain
+    let a = lab.agent(&cfg).param("start_resources", "true");
+    a.expect("start", rc::SUCCESS);
+    assert!(pool_state().ends_with("running"), "{}", pool_state());
+    assert!(net_active());
+    assert_eq!(lab.domstate("vdres"), "running");
+    a.expect("stop", rc::SUCCESS);
+    // already running: refreshed, start goes on
+    a.expect("start", rc::SUCCESS);
+    a.expect("stop", rc::SUCCESS);
+    // a pool that does not exist: start fails, naming it
+    std::fs::write(&cfg, domain("nosuchpool")).unwrap();
+    let out = a.expect("start", rc::ERR_GENERIC);
+    let err = stderr_of(&out);
+    assert!(err.contains("storage pool nosuchpool"), "{err}");
+    assert_ne!(lab.domstate("vdres"), "running");
+}
+
+#[test]
+fn save_config_on_stop_and_sync_config_on_stop() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(lab) = Lab::new("saveconf") else {
+        return;
+    };
+    let csync2 = Double::new(&lab, "csync2");
+    let cfg = lab.test_config("vm.xml", "vdsave");
+    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let uri = lab.daemon.test_uri();
+    let plain = with_doubles(&lab, lab.agent(&cfg));
+    let a = plain.clone().param("save_config_on_stop", "true");
+    let original = std::fs::read_to_string(&cfg).unwrap();
+    let mode = || std::fs::metadata(&cfg).unwrap().permissions().mode() & 0o777;
+
+    // off (the default): the config is never written
+    plain.expect("start", rc::SUCCESS);
+    plain.clone().recurring().expect("monitor", rc::SUCCESS);
+    plain.expect("stop", rc::SUCCESS);
+    assert_eq!(std::fs::read_to_string(&cfg).unwrap(), original);
+
+    // on: a monitor writes libvirt's definition back (heartbeat saves on
+    // monitor too), keeping the file's mode; csync2 only with sync
+    a.expect("start", rc::SUCCESS);
+    a.clone().recurring().expect("monitor", rc::SUCCESS);
+    let saved = std::fs::read_to_string(&cfg).unwrap();
+    assert_ne!(saved, original);
+    assert!(
+        saved.contains("<uuid>") && saved.contains("<name>vdsave</name>"),
+        "{saved}"
+    );
+    assert_eq!(mode(), 0o640);
+    assert_eq!(csync2.take(), Vec::<String>::new());
+    // unchanged: not written again
+    let before = std::fs::metadata(&cfg).unwrap().modified().unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    a.clone().recurring().expect("monitor", rc::SUCCESS);
+    assert_eq!(std::fs::metadata(&cfg).unwrap().modified().unwrap(), before);
+
+    // a change made through libvirt reaches the file on stop, and
+    // sync_config_on_stop (which implies saving) spreads it with csync2
+    assert!(lab.daemon.virsh_ok(
+        &uri,
+        &["desc", "vdsave", "--live", "--title", "saved-by-stop"]
+    ));
+    let sync = plain.clone().param("sync_config_on_stop", "true");
+    sync.expect("stop", rc::SUCCESS);
+    let saved = std::fs::read_to_string(&cfg).unwrap();
+    assert!(saved.contains("saved-by-stop"), "{saved}");
+    assert_eq!(mode(), 0o640);
+    assert_eq!(csync2.take(), vec![format!("[-x][{}]", cfg.display())]);
+    // the saved file starts the domain again, with the change
+    sync.expect("start", rc::SUCCESS);
+    assert!(lab
+        .daemon
+        .virsh(&uri, &["dumpxml", "vdsave"])
+        .contains("saved-by-stop"));
+    sync.expect("stop", rc::SUCCESS);
+    assert_eq!(
+        csync2.take(),
+        Vec::<String>::new(),
+        "nothing changed: no csync2"
+    );
+}
+
 #[test]
 fn qemu_guest_start_monitor_and_graceful_stop_honouring_shutdown_mode() {
     let Some(lab) = QemuLab::new("life", 1) else {
@@ -446,6 +984,22 @@ fn qemu_live_and_paused_migration_between_two_daemons() {
     assert_eq!(lab.domstate(0), "running", "resumed after the failure");
     assert_eq!(lab.domstate(1), "");
     a.clone().recurring().expect("monitor", rc::SUCCESS);
+    // migration_downtime reaches QEMU (its downtime-limit, what
+    // `virsh migrate-getmaxdowntime` reads), seen here on A after a live
+    // migration that failed on the target (default: 300 ms)
+    let max_downtime = || {
+        let d = &lab.daemons[0];
+        d.virsh(&d.qemu_uri(), &["migrate-getmaxdowntime", &lab.name])
+    };
+    assert_eq!(max_downtime(), "300");
+    let out = migrating(0, 0, 1)
+        .param("migration_downtime", "123")
+        .param("migrate_options", "--listen-address 192.0.2.1")
+        .expect("migrate_to", rc::ERR_GENERIC);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(err.contains("migration downtime set to 123 ms"), "{err}");
+    assert_eq!(max_downtime(), "123");
+    assert_eq!(lab.domstate(0), "running");
 
     // A -> B -> A live, then A -> B -> A paused (offline: suspended, moved,
     // resumed on the target), each as Pacemaker does it: migrate_to on
@@ -457,13 +1011,25 @@ fn qemu_live_and_paused_migration_between_two_daemons() {
         (1, 0, "paused"),
     ] {
         let t = Instant::now();
+        // the first one with a downtime limit (the mode heartbeat has)
+        let downtime = if from == 0 && mode == "live" {
+            "250"
+        } else {
+            "0"
+        };
         let out = migrating(from, from, to)
             .param("migration_mode", mode)
+            .param("migration_downtime", downtime)
             .expect("migrate_to", rc::SUCCESS);
         let took = t.elapsed();
         let log = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
         let word = if mode == "live" { "live" } else { "offline" };
         assert!(log.contains(&format!("Starting {word} migration")), "{log}");
+        assert_eq!(
+            log.contains("migration downtime set to 250 ms"),
+            downtime == "250",
+            "{log}"
+        );
         migrating(to, from, to)
             .param("migration_mode", mode)
             .expect("migrate_from", rc::SUCCESS);

@@ -24,7 +24,17 @@
 //!   (offline migration) instead of a live migration; `migrate_options` are
 //!   read as virsh's option names but mapped to API flags and parameters;
 //!   unknown options are a configuration error instead of being ignored;
-//! - utilization attributes are only written when their values change.
+//! - utilization attributes (heartbeat's crm_resource arguments; `autoset_*`
+//!   wins over `unset_*` as there) are only written when they differ from
+//!   what this node last set, recorded under `HA_RSCTMP`: a monitor forks
+//!   no crm_resource while nothing changes (heartbeat forks three to six);
+//! - `backingfile`: the overlay is created with its backing file's format
+//!   (`qemu-img create -F`, which qemu-img 6.1 and later require and
+//!   heartbeat does not pass) and named by cutting the config's file name,
+//!   not its whole path, at the first dot;
+//! - `migration_downtime` is set before the migration (or, where libvirt
+//!   only takes it during one, as soon as it runs), not 2 s after its start,
+//!   when a short migration is already over.
 
 mod domxml;
 pub mod lv;
@@ -48,14 +58,20 @@ use lv::{DomState, LvError};
 /// 10 s from SIGTERM to SIGKILL, then cleans up.
 const DESTROY_RESERVE: Duration = Duration::from_secs(15);
 const POLL: Duration = Duration::from_millis(200);
-/// heartbeat sets the max downtime this long after the migration started.
-const DOWNTIME_DELAY: Duration = Duration::from_secs(2);
 
 fn check_absolute(v: &str) -> Result<(), String> {
     if v.starts_with('/') {
         Ok(())
     } else {
         Err("must be an absolute path".into())
+    }
+}
+
+fn check_absolute_or_empty(v: &str) -> Result<(), String> {
+    if v.is_empty() {
+        Ok(())
+    } else {
+        check_absolute(v)
     }
 }
 
@@ -315,6 +331,7 @@ static PARAMS: &[ParamSpec] = &[
         ),
     ParamSpec::string("backingfile")
         .default("")
+        .check(check_absolute_or_empty)
         .short("If the VM is wanted to work with Copy-On-Write mode, this is the backing file to use (with its full path)")
         .long(
             "With a backing file, start creates CONFIG-without-extension.qcow2 on \
@@ -421,6 +438,14 @@ fn non_empty(p: &Params, name: &str) -> Option<String> {
 
 const UTIL_NAMES: [&str; 3] = ["cpu", "host_memory", "hv_memory"];
 
+/// What the monitor does with one utilization attribute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Util {
+    Set,
+    Remove,
+    Leave,
+}
+
 fn lv_failure(what: &str, e: &LvError) -> Failure {
     let msg = format!("{what}: {e}");
     if e.denied() {
@@ -455,9 +480,11 @@ impl VirtualDomain {
         }
     }
 
+    /// The domain left this node: forget its name and its utilization.
     fn forget(&self, ctx: &Context) {
         if let Some(s) = self.state_dir(ctx) {
             s.remove(&self.record_key);
+            s.remove(&self.util_key);
         }
     }
 
@@ -515,8 +542,16 @@ impl VirtualDomain {
         if self.xml.as_ref().map(|(t, _)| t.as_str()) == Some(xml.as_str()) {
             return;
         }
+        // heartbeat rewrites the file in place (`cat >`), keeping its mode;
+        // here a new file with the old one's mode replaces it atomically
         let tmp = self.config.with_extension("ra-rs-tmp");
-        let res = std::fs::write(&tmp, &xml).and_then(|_| std::fs::rename(&tmp, &self.config));
+        let mode = std::fs::metadata(&self.config).map(|m| m.permissions());
+        let res = std::fs::write(&tmp, &xml)
+            .and_then(|_| match mode {
+                Ok(m) => std::fs::set_permissions(&tmp, m),
+                Err(_) => Ok(()),
+            })
+            .and_then(|_| std::fs::rename(&tmp, &self.config));
         match res {
             Ok(()) => ocf::info!(
                 "saved the domain configuration to {}",
@@ -577,30 +612,64 @@ impl VirtualDomain {
         Ok(())
     }
 
-    /// The utilization attributes through crm_resource, only on change.
-    fn update_utilization(&self, ctx: &Context, dom: &Domain, dl: &Deadline) {
-        if !self.autoset.iter().chain(self.unset.iter()).any(|&b| b) {
+    /// What each utilization attribute should become, as heartbeat decides
+    /// it: `autoset_utilization_X` wins, else `unset_utilization_X` removes
+    /// it, else it is left alone.
+    fn utilization_plan(&self) -> [Util; 3] {
+        std::array::from_fn(|i| {
+            if self.autoset[i] {
+                Util::Set
+            } else if self.unset[i] {
+                Util::Remove
+            } else {
+                Util::Leave
+            }
+        })
+    }
+
+    /// The utilization attributes through crm_resource (heartbeat's
+    /// arguments), only when they differ from what this node last set: the
+    /// record under `HA_RSCTMP` (removed by start, stop and migrations, so
+    /// the first monitor after them sets everything again). heartbeat asks
+    /// crm_resource for each current value on every monitor (three to six
+    /// forks); a monitor here forks nothing when nothing changed.
+    fn update_utilization(
+        &self,
+        ctx: &Context,
+        dom: &Domain,
+        sizes: Option<lv::Sizes>,
+        dl: &Deadline,
+    ) {
+        let plan = self.utilization_plan();
+        if plan.iter().all(|u| *u == Util::Leave) {
             return;
         }
         let Some(instance) = ctx.env.non_empty("OCF_RESOURCE_INSTANCE") else {
             return;
         };
-        let Some(crm) = ctx.tools().find("crm_resource") else {
-            ocf::debug!("crm_resource not found; utilization not updated");
-            return;
+        let values = if plan.contains(&Util::Set) {
+            let sizes = match sizes {
+                Some(z) => z,
+                None => match lv::dom_info(dom, dl) {
+                    Ok((_, Some(z))) => z,
+                    Ok((_, None)) => return,
+                    Err(e) => {
+                        ocf::debug!("domain info: {e}; utilization not updated");
+                        return;
+                    }
+                },
+            };
+            let mem = (sizes.max_mem_kib / 1024).to_string();
+            [sizes.vcpus.to_string(), mem.clone(), mem]
+        } else {
+            Default::default()
         };
-        let d = dom.clone();
-        let Ok(info) = lv::bounded(dl, "domain info", move || d.info()) else {
-            return;
-        };
-        let mem = (info.memory / 1024).to_string();
-        let values = [info.nr_virt_cpu.to_string(), mem.clone(), mem];
         let mut want = String::new();
         for i in 0..3 {
-            if self.unset[i] {
-                want.push_str(&format!("{}=-\n", UTIL_NAMES[i]));
-            } else if self.autoset[i] {
-                want.push_str(&format!("{}={}\n", UTIL_NAMES[i], values[i]));
+            match plan[i] {
+                Util::Set => want.push_str(&format!("{}={}\n", UTIL_NAMES[i], values[i])),
+                Util::Remove => want.push_str(&format!("{}=-\n", UTIL_NAMES[i])),
+                Util::Leave => {}
             }
         }
         let state = self.state_dir(ctx);
@@ -612,36 +681,57 @@ impl VirtualDomain {
         {
             return;
         }
-        let mut ok = true;
+        let Some(crm) = ctx.tools().find("crm_resource") else {
+            ocf::debug!("crm_resource not found; utilization not updated");
+            return;
+        };
         for i in 0..3 {
             let cmd = ocf::Cmd::new(&crm).path(ctx.tools().path());
-            let cmd = if self.unset[i] {
-                cmd.args(["-r", instance, "-z", "-d", UTIL_NAMES[i]])
-            } else if self.autoset[i] {
-                cmd.args(["-r", instance, "-z", "-p", UTIL_NAMES[i], "-v", &values[i]])
-            } else {
-                continue;
+            let cmd = match plan[i] {
+                Util::Set => {
+                    cmd.args(["-r", instance, "-z", "-p", UTIL_NAMES[i], "-v", &values[i]])
+                }
+                Util::Remove => cmd
+                    .arg(format!("--resource={instance}"))
+                    .arg("--utilization")
+                    .arg(format!("--delete-parameter={}", UTIL_NAMES[i])),
+                Util::Leave => continue,
             };
+            let verb = if plan[i] == Util::Set { "set" } else { "unset" };
+            // The first failure ends the round (no CIB reachable fails the
+            // others the same way); the next monitor tries again.
             match cmd.run(dl) {
                 Ok(o) if o.success() => {}
                 Ok(o) => {
-                    ok = false;
                     ocf::warn!(
-                        "crm_resource failed to set utilization attribute {}: {}",
+                        "crm_resource failed to {verb} utilization attribute {}: {}",
                         UTIL_NAMES[i],
                         o.message()
-                    )
+                    );
+                    return;
                 }
                 Err(e) => {
-                    ok = false;
-                    ocf::warn!("{e}")
+                    ocf::warn!("{e}");
+                    return;
                 }
             }
         }
-        if ok {
-            if let Some(s) = state {
-                let _ = s.write(&self.util_key, &want);
+        if let Some(s) = state {
+            if let Err(e) = s.write(&self.util_key, &want) {
+                ocf::debug!("{}", e.reason);
             }
+        }
+    }
+
+    /// After a start or an incoming migration: set the utilization
+    /// afresh, as heartbeat's start and migrate_from do through their
+    /// monitor loop.
+    fn refresh_utilization(&self, ctx: &Context, conn: &Connect, dom: &str, dl: &Deadline) {
+        if let Some(s) = self.state_dir(ctx) {
+            s.remove(&self.util_key);
+        }
+        if let Ok(Some(d)) = lv::lookup(conn, dom, dl) {
+            self.update_utilization(ctx, &d, None, dl);
         }
     }
 
@@ -671,13 +761,25 @@ impl VirtualDomain {
             }
             Err(e) => return Err(lv_failure(&format!("{dom_name}: lookup"), &e)),
         };
-        let st = match &dom {
-            None => DomState::Off,
-            Some(d) => match lv::dom_state(d, &dl) {
-                Ok(s) => s,
-                Err(e) if e.unreachable() && self.emulator_running(dom_name) => DomState::NoState,
-                Err(e) => return Err(lv_failure(&format!("{dom_name}: state"), &e)),
-            },
+        // A monitor that sets the utilization reads the state with the
+        // sizes (virDomainGetInfo): one round trip, as for the state alone.
+        let sizes_too = utilization && self.utilization_plan().contains(&Util::Set);
+        let (st, sizes) = match &dom {
+            None => (DomState::Off, None),
+            Some(d) => {
+                let r = if sizes_too {
+                    lv::dom_info(d, &dl)
+                } else {
+                    lv::dom_state(d, &dl).map(|s| (s, None))
+                };
+                match r {
+                    Ok(s) => s,
+                    Err(e) if e.unreachable() && self.emulator_running(dom_name) => {
+                        (DomState::NoState, None)
+                    }
+                    Err(e) => return Err(lv_failure(&format!("{dom_name}: state"), &e)),
+                }
+            }
         };
         match st {
             DomState::Off => {
@@ -698,7 +800,7 @@ impl VirtualDomain {
         }
         if let Some(d) = &dom {
             if utilization {
-                self.update_utilization(ctx, d, &dl);
+                self.update_utilization(ctx, d, sizes, &dl);
             }
             self.save_config(ctx, d, &dl);
         }
@@ -771,29 +873,39 @@ impl VirtualDomain {
             .map_err(|e| classify(&format!("failed to start {dom}"), e))?;
             return Ok(());
         };
-        let image = self.config.with_extension("qcow2");
-        if self.stateless || !image.exists() {
+        let image = overlay_path(&self.config);
+        let fresh = self.stateless || std::fs::metadata(&image).map_or(true, |m| m.len() == 0);
+        if fresh {
             let _ = std::fs::remove_file(&image);
+            let format = backing_format(ctx, backing, dl)?;
             let out = ctx
                 .tools()
                 .command("qemu-img")?
-                .args(["create", "-f", "qcow2", "-F", "qcow2", "-b"])
+                .args(["create", "-f", "qcow2", "-F", &format, "-b"])
                 .arg(backing)
                 .arg(&image)
                 .run(dl)?;
             if !out.success() {
                 return Err(Failure::generic(format!(
-                    "qemu-img create {}: {}",
+                    "Failed qemu-img create {} with backing file {}: {}",
                     image.display(),
+                    backing.display(),
                     out.message()
                 )));
             }
+            ocf::info!(
+                "{dom}: created {} over {}",
+                image.display(),
+                backing.display()
+            );
         }
         let c = conn.clone();
         let x = xml.clone();
         let d = lv::bounded(dl, "defining the domain", move || c.define_domain_xml(&x))
             .map_err(|e| classify(&format!("failed to define {dom}"), e))?;
-        if self.stateless && !self.copyindirs.is_empty() {
+        // heartbeat copies the directories in whenever it has just created
+        // the image (every stateless start, or the first one)
+        if fresh && !self.copyindirs.is_empty() {
             let out = ctx
                 .tools()
                 .command("virt-copy-in")?
@@ -803,7 +915,10 @@ impl VirtualDomain {
                 .arg("/")
                 .run(dl)?;
             if !out.success() {
-                ocf::warn!("virt-copy-in: {}", out.message());
+                return Err(Failure::generic(format!(
+                    "Failed on virt-copy-in command {dom}: {}",
+                    out.message()
+                )));
             }
         }
         lv::bounded(dl, "starting the domain", move || d.create().map(|_| ()))
@@ -873,6 +988,65 @@ impl VirtualDomain {
                 Ok(())
             }
         })
+    }
+
+    /// `migration_downtime`: the longest pause of the guest at the end of
+    /// a live migration. heartbeat sets it 2 s after the migration started
+    /// (`virsh migrate-setmaxdowntime`), which misses a migration that is
+    /// over sooner. libvirt 3.x and later take it before the migration (a
+    /// QEMU migration parameter, used by the next migration); an older one
+    /// only while the migration job runs, so on "no migration"
+    /// (VIR_ERR_OPERATION_INVALID) a thread retries until the job exists.
+    /// The caller flags the end of the migration and joins the thread.
+    fn set_downtime(
+        &self,
+        d: &Domain,
+        dl: &Deadline,
+    ) -> Option<(
+        std::sync::Arc<std::sync::atomic::AtomicBool>,
+        std::thread::JoinHandle<()>,
+    )> {
+        let ms = self.migration_downtime;
+        if ms == 0 {
+            return None;
+        }
+        let dd = d.clone();
+        let first = lv::bounded(dl, "setting the migration downtime", move || {
+            dd.migrate_set_max_downtime(ms, 0)
+        });
+        match first {
+            Ok(()) => {
+                ocf::info!("migration downtime set to {ms} ms");
+                return None;
+            }
+            Err(e) if e.invalid_operation() => {
+                ocf::debug!("migration downtime: {e}; setting it once the migration runs")
+            }
+            Err(e) => {
+                ocf::warn!("cannot set migration downtime: {e}");
+                return None;
+            }
+        }
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let over = done.clone();
+        let dd = d.clone();
+        let dl = *dl;
+        let setter = std::thread::spawn(move || loop {
+            match dd.migrate_set_max_downtime(ms, 0) {
+                Ok(()) => {
+                    ocf::info!("migration downtime set to {ms} ms");
+                    return;
+                }
+                Err(e) => {
+                    if over.load(std::sync::atomic::Ordering::Relaxed) || dl.expired() {
+                        ocf::warn!("cannot set migration downtime: {e}");
+                        return;
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        });
+        Some((done, setter))
     }
 
     fn uri_params<'a>(&'a self, hypervisor: &'a str) -> uri::UriParams<'a> {
@@ -1022,31 +1196,31 @@ impl ResourceAgent for VirtualDomain {
             self.remember(ctx, dom);
             return Ok(OcfStatus::Success);
         }
-        let restored = match self.snapshot_file(dom).filter(|f| f.exists()) {
-            Some(file) => {
-                let c = conn.clone();
-                let f = file.to_string_lossy().into_owned();
-                match lv::bounded(&dl, "restoring the domain state", move || {
-                    c.restore_domain(&f)
-                }) {
-                    Ok(()) => {
-                        ocf::info!("{dom}: restored from {}", file.display());
-                        let _ = std::fs::remove_file(&file);
-                        true
-                    }
-                    Err(e) => {
-                        ocf::warn!("{dom}: restore from {} failed: {e}", file.display());
-                        false
-                    }
-                }
+        // A saved state is the domain: restore it, or fail (heartbeat). A
+        // fresh boot instead would leave the state file to be restored
+        // later over disks that boot has changed. The pools and networks
+        // come first either way (heartbeat: not before a restore).
+        self.ensure_resources(&conn, &dl)?;
+        if let Some(file) = self.snapshot_file(dom).filter(|f| f.exists()) {
+            let c = conn.clone();
+            let f = file.to_string_lossy().into_owned();
+            lv::bounded(&dl, "restoring the domain state", move || {
+                c.restore_domain(&f)
+            })
+            .map_err(|e| {
+                lv_failure(
+                    &format!("Failed to restore {dom} from state file {}", file.display()),
+                    &e,
+                )
+            })?;
+            ocf::info!("{dom}: restored from {}", file.display());
+            if let Err(e) = std::fs::remove_file(&file) {
+                ocf::warn!("{dom}: cannot remove {}: {e}", file.display());
             }
-            None => false,
-        };
-        if !restored {
-            if self.backingfile.is_none() {
-                self.undefine_stale(&conn, dom, &dl)?;
-            }
-            self.ensure_resources(&conn, &dl)?;
+        } else {
+            // also with backingfile: the definition of the last start
+            // (same name, new UUID) would make the define fail
+            self.undefine_stale(&conn, dom, &dl)?;
             self.create(ctx, &conn, dom, &dl)?;
         }
         self.remember(ctx, dom);
@@ -1055,6 +1229,7 @@ impl ResourceAgent for VirtualDomain {
                 "{dom} was started but is not running (or its monitor scripts fail) at the start timeout"
             )));
         }
+        self.refresh_utilization(ctx, &conn, dom, &dl);
         ocf::info!("Domain {dom} started.");
         Ok(OcfStatus::Success)
     }
@@ -1251,18 +1426,7 @@ impl ResourceAgent for VirtualDomain {
             uris.remote,
             uris.migrate.as_deref().unwrap_or("(libvirt's choice)")
         );
-        if self.migration_downtime > 0 {
-            let dd = d.clone();
-            let ms = self.migration_downtime;
-            let sleep = dl.capped(DOWNTIME_DELAY);
-            std::thread::spawn(move || {
-                sleep.sleep(DOWNTIME_DELAY);
-                match dd.migrate_set_max_downtime(ms, 0) {
-                    Ok(()) => ocf::info!("migration downtime set to {ms} ms"),
-                    Err(e) => ocf::warn!("cannot set migration downtime: {e}"),
-                }
-            });
-        }
+        let downtime = self.set_downtime(&d, &dl);
         let dd = d.clone();
         let dc = dconn.clone();
         let peer2peer = flags & sys::VIR_MIGRATE_PEER2PEER != 0;
@@ -1275,6 +1439,10 @@ impl ResourceAgent for VirtualDomain {
                 dd.migrate3(&dc, params, flags).map(Some)
             }
         });
+        if let Some((done, setter)) = downtime {
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+            let _ = setter.join();
+        }
         let moved = match result {
             Ok(m) => m,
             Err(e) => {
@@ -1344,9 +1512,61 @@ impl ResourceAgent for VirtualDomain {
             self.save_config(ctx, &d, &dl);
         }
         self.remember(ctx, dom);
+        self.refresh_utilization(ctx, &conn, dom, &dl);
         ocf::info!("{dom}: live migration from {source} succeeded.");
         Ok(OcfStatus::Success)
     }
+}
+
+/// The copy-on-write image of a `backingfile` domain: heartbeat's
+/// `${config%%.*}.qcow2`, cut at the first dot of the file name only (not
+/// at a dot in a directory name): `/etc/vm.d/web.prod.xml` gives
+/// `/etc/vm.d/web.qcow2`.
+pub fn overlay_path(config: &Path) -> PathBuf {
+    let name = config
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = match name.char_indices().find(|&(i, c)| c == '.' && i > 0) {
+        Some((i, _)) => &name[..i],
+        None => &name[..],
+    };
+    config.with_file_name(format!("{stem}.qcow2"))
+}
+
+/// The format of `backing` as `qemu-img info` sees it: qemu-img (6.1 and
+/// later) refuses an overlay without its backing format (`-F`), which
+/// heartbeat does not give.
+fn backing_format(ctx: &Context, backing: &Path, dl: &Deadline) -> Result<String, Failure> {
+    let out = ctx
+        .tools()
+        .command("qemu-img")?
+        .args(["info", "-U", "--output=json"])
+        .arg(backing)
+        .run(dl)?;
+    if !out.success() {
+        return Err(Failure::generic(format!(
+            "qemu-img info {}: {}",
+            backing.display(),
+            out.message()
+        )));
+    }
+    json_string(&out.stdout, "format").ok_or_else(|| {
+        Failure::generic(format!(
+            "qemu-img info {}: no format in its output",
+            backing.display()
+        ))
+    })
+}
+
+/// The first `"key": "value"` string of a JSON text (qemu-img's flat
+/// output; no escapes in format names).
+fn json_string(text: &str, key: &str) -> Option<String> {
+    let pat = format!("\"{key}\"");
+    let at = text.find(&pat)? + pat.len();
+    let rest = text[at..].trim_start().strip_prefix(':')?.trim_start();
+    let rest = rest.strip_prefix('"')?;
+    Some(rest[..rest.find('"')?].to_string())
 }
 
 /// Local file systems: a config on one of these is not on shared storage.
@@ -1418,6 +1638,33 @@ mod tests {
             MigrateOptions::parse("").unwrap(),
             MigrateOptions::default()
         );
+    }
+
+    #[test]
+    fn overlay_image_names_cut_at_the_first_dot_of_the_file_name() {
+        assert_eq!(
+            overlay_path(Path::new("/etc/libvirt/qemu/vm1.xml")),
+            Path::new("/etc/libvirt/qemu/vm1.qcow2")
+        );
+        assert_eq!(
+            overlay_path(Path::new("/srv/vm.d/web.prod.xml")),
+            Path::new("/srv/vm.d/web.qcow2")
+        );
+        assert_eq!(
+            overlay_path(Path::new("/srv/vm")),
+            Path::new("/srv/vm.qcow2")
+        );
+        assert_eq!(
+            overlay_path(Path::new("/srv/.vm.xml")),
+            Path::new("/srv/.vm.qcow2")
+        );
+    }
+
+    #[test]
+    fn qemu_img_json_format() {
+        let j = "{\n    \"virtual-size\": 1048576,\n    \"filename\": \"/b.img\",\n    \"format\": \"raw\",\n    \"backing-filename-format\": \"x\"\n}";
+        assert_eq!(json_string(j, "format").as_deref(), Some("raw"));
+        assert_eq!(json_string(j, "nothing"), None);
     }
 
     #[test]

@@ -215,6 +215,31 @@ pub fn dom_state(dom: &Domain, dl: &Deadline) -> Result<DomState, LvError> {
     }
 }
 
+/// What the utilization attributes are made of (heartbeat: dominfo's
+/// "CPU(s)" and "Max memory").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sizes {
+    pub vcpus: u32,
+    pub max_mem_kib: u64,
+}
+
+/// The state and the sizes of a domain in one round trip
+/// (virDomainGetInfo), for a monitor that sets the utilization.
+pub fn dom_info(dom: &Domain, dl: &Deadline) -> Result<(DomState, Option<Sizes>), LvError> {
+    let d = dom.clone();
+    match bounded(dl, "querying the domain state", move || d.info()) {
+        Ok(i) => Ok((
+            DomState::from_raw(i.state.to_raw()),
+            Some(Sizes {
+                vcpus: i.nr_virt_cpu,
+                max_mem_kib: i.max_mem,
+            }),
+        )),
+        Err(e) if e.no_domain() => Ok((DomState::Off, None)),
+        Err(e) => Err(e),
+    }
+}
+
 /// A raw libvirt call on a domain returning an int (< 0 is failure).
 pub fn dom_call(
     dom: &Domain,
