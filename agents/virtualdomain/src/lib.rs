@@ -45,8 +45,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ocf::{
-    encode_name, Action, ActionSpec, AgentMeta, Context, Deadline, Failure, OcfResult, OcfStatus,
-    ParamSpec, Params, ResourceAgent, StateDir,
+    Action, ActionSpec, AgentMeta, Context, Deadline, Failure, OcfResult, OcfStatus, ParamSpec,
+    Params, Record, ResourceAgent,
 };
 use virt::connect::Connect;
 use virt::domain::{Domain, MigrateParameters};
@@ -405,8 +405,10 @@ pub struct VirtualDomain {
     config_problem: Option<String>,
     /// The domain name: from config, else from our record of a start.
     name: Option<String>,
-    record_key: String,
-    util_key: String,
+    /// The domain name this instance started (for when the config is gone).
+    record: Record,
+    /// The utilization last set through crm_resource.
+    util: Record,
     hypervisor: Option<String>,
     force_stop: bool,
     migration_transport: Option<String>,
@@ -466,26 +468,14 @@ impl VirtualDomain {
         })
     }
 
-    fn state_dir(&self, ctx: &Context) -> Option<StateDir> {
-        StateDir::open(&ctx.env).ok()
-    }
-
     fn remember(&self, ctx: &Context, dom: &str) {
-        if let Some(s) = self.state_dir(ctx) {
-            if s.read(&self.record_key).as_deref() != Some(dom) {
-                if let Err(e) = s.write(&self.record_key, dom) {
-                    ocf::warn!("{}", e.reason);
-                }
-            }
-        }
+        self.record.keep(&ctx.env, dom);
     }
 
     /// The domain left this node: forget its name and its utilization.
     fn forget(&self, ctx: &Context) {
-        if let Some(s) = self.state_dir(ctx) {
-            s.remove(&self.record_key);
-            s.remove(&self.util_key);
-        }
+        self.record.clear(&ctx.env);
+        self.util.clear(&ctx.env);
     }
 
     fn open(&self, dl: &Deadline) -> Result<Connect, LvError> {
@@ -672,13 +662,7 @@ impl VirtualDomain {
                 Util::Leave => {}
             }
         }
-        let state = self.state_dir(ctx);
-        if state
-            .as_ref()
-            .and_then(|s| s.read(&self.util_key))
-            .as_deref()
-            == Some(want.as_str())
-        {
+        if self.util.read(&ctx.env).as_deref() == Some(want.as_str()) {
             return;
         }
         let Some(crm) = ctx.tools().find("crm_resource") else {
@@ -716,10 +700,8 @@ impl VirtualDomain {
                 }
             }
         }
-        if let Some(s) = state {
-            if let Err(e) = s.write(&self.util_key, &want) {
-                ocf::debug!("{}", e.reason);
-            }
+        if let Err(e) = self.util.write(&ctx.env, &want) {
+            ocf::debug!("{}", e.reason);
         }
     }
 
@@ -727,9 +709,7 @@ impl VirtualDomain {
     /// afresh, as heartbeat's start and migrate_from do through their
     /// monitor loop.
     fn refresh_utilization(&self, ctx: &Context, conn: &Connect, dom: &str, dl: &Deadline) {
-        if let Some(s) = self.state_dir(ctx) {
-            s.remove(&self.util_key);
-        }
+        self.util.clear(&ctx.env);
         if let Ok(Some(d)) = lv::lookup(conn, dom, dl) {
             self.update_utilization(ctx, &d, None, dl);
         }
@@ -1087,12 +1067,13 @@ impl ResourceAgent for VirtualDomain {
         }
         let migrate_options = MigrateOptions::parse(p.str("migrate_options").unwrap_or(""))
             .map_err(|e| Failure::configured(format!("parameter 'migrate_options': {e}")))?;
-        let record_key = format!(
-            "VirtualDomain.{}.{}.domain",
-            encode_name(&ctx.instance),
-            encode_name(&config.to_string_lossy())
-        );
-        let util_key = format!("VirtualDomain.{}.utilization", encode_name(&ctx.instance));
+        let record = Record::new(&[
+            "VirtualDomain",
+            &ctx.instance,
+            &config.to_string_lossy(),
+            "domain",
+        ]);
+        let util = Record::new(&["VirtualDomain", &ctx.instance, "utilization"]);
         let (xml, mut config_problem) = match std::fs::read_to_string(&config) {
             Ok(text) => match domxml::parse(&text) {
                 Ok(parsed) if parsed.name.is_some() => (Some((text, parsed)), None),
@@ -1110,9 +1091,8 @@ impl ResourceAgent for VirtualDomain {
                 )),
             ),
         };
-        let recorded = StateDir::open(&ctx.env)
-            .ok()
-            .and_then(|s| s.read(&record_key))
+        let recorded = record
+            .read(&ctx.env)
             .filter(|n| !n.is_empty() && !n.contains('\n'));
         let name = match &xml {
             Some((_, parsed)) => parsed.name.clone(),
@@ -1135,8 +1115,8 @@ impl ResourceAgent for VirtualDomain {
             xml,
             config_problem,
             name,
-            record_key,
-            util_key,
+            record,
+            util,
             hypervisor: non_empty(&p, "hypervisor"),
             force_stop,
             migration_transport: non_empty(&p, "migration_transport"),

@@ -6,7 +6,6 @@
 //! thread and the agent waits for it no longer than the deadline allows.
 //! A call still running then is abandoned (the process exits soon after).
 
-use std::sync::mpsc;
 use std::time::Duration;
 
 use ocf::Deadline;
@@ -107,25 +106,15 @@ impl std::fmt::Display for LvError {
 /// enough for a local daemon to answer, so an answer beats a guess.
 const MIN_CALL: Duration = Duration::from_millis(200);
 
-/// Run `f` on a worker thread; wait for it until `dl` passes.
+/// Run `f` on a worker thread; wait for it until `dl` passes (a libvirt
+/// call can block for as long as libvirtd does not answer).
 pub fn bounded<T, F>(dl: &Deadline, what: &str, f: F) -> Result<T, LvError>
 where
     T: Send + 'static,
     F: FnOnce() -> Result<T, virt::error::Error> + Send + 'static,
 {
-    let (tx, rx) = mpsc::channel();
-    let spawned = std::thread::Builder::new()
-        .name("libvirt".into())
-        .spawn(move || {
-            let _ = tx.send(f().map_err(LvError::from_virt));
-        });
-    if spawned.is_err() {
-        return Err(LvError::TimedOut(format!("{what} (no thread)")));
-    }
-    match rx.recv_timeout(dl.remaining().max(MIN_CALL)) {
-        Ok(r) => r,
-        Err(_) => Err(LvError::TimedOut(what.to_string())),
-    }
+    dl.on_thread(MIN_CALL, move || f().map_err(LvError::from_virt))
+        .unwrap_or_else(|| Err(LvError::TimedOut(what.to_string())))
 }
 
 /// Open a connection to `uri` (libvirt's default when None).

@@ -47,32 +47,8 @@ fn qemu_name(value: &str) -> String {
 }
 
 /// PIDs of the processes emulating domain `name` on this host.
-pub fn emulator_pids(name: &str) -> Vec<u32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    let mut pids = Vec::new();
-    for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let argv: Vec<String> = raw
-            .split(|&b| b == 0)
-            .filter(|a| !a.is_empty())
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
-        if is_emulator_of(&argv, name) {
-            pids.push(pid);
-        }
-    }
-    pids
+pub fn emulator_pids(name: &str) -> Vec<i32> {
+    ocf::procs::find_by_argv(|argv| is_emulator_of(argv, name))
 }
 
 #[cfg(test)]
