@@ -64,3 +64,90 @@ pub fn get<'a>(attrs: &'a [(String, String)], key: &str) -> Option<&'a str> {
         .find(|(k, _)| k == key)
         .map(|(_, v)| v.as_str())
 }
+
+/// An rgmanager meta-data document, element by element (what
+/// `ra-api-1-modified.dtd` describes).
+#[derive(Debug, Default)]
+pub struct MetaDoc {
+    /// Attributes of `<resource-agent>`.
+    pub root: Vec<(String, String)>,
+    /// The element names directly under `<resource-agent>`, in order.
+    pub top: Vec<String>,
+    pub params: Vec<Vec<(String, String)>>,
+    pub actions: Vec<Vec<(String, String)>>,
+    /// `tag` of `<special>`.
+    pub special_tag: Option<String>,
+    /// The elements of `<special>`, in order.
+    pub special: Vec<(String, Vec<(String, String)>)>,
+}
+
+impl MetaDoc {
+    /// The attributes of parameter `name`.
+    pub fn param(&self, name: &str) -> &[(String, String)] {
+        self.params
+            .iter()
+            .find(|p| get(p, "name") == Some(name))
+            .unwrap_or_else(|| panic!("no parameter {name}"))
+    }
+
+    /// (depth, timeout, interval) of every action `name`, in order.
+    pub fn schedule(&self, name: &str) -> Vec<(Option<&str>, Option<&str>, Option<&str>)> {
+        self.actions
+            .iter()
+            .filter(|a| get(a, "name") == Some(name))
+            .map(|a| (get(a, "depth"), get(a, "timeout"), get(a, "interval")))
+            .collect()
+    }
+}
+
+/// Parse `xml` into a [`MetaDoc`], checking that parameters and actions
+/// hold nothing but `<parameter>` and `<action>`.
+pub fn parse_meta(xml: &str) -> MetaDoc {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(xml);
+    reader.config_mut().trim_text(true);
+    let mut path: Vec<String> = Vec::new();
+    let mut m = MetaDoc::default();
+    loop {
+        let ev = reader.read_event().unwrap();
+        let (e, empty) = match &ev {
+            Event::Start(e) => (e.clone(), false),
+            Event::Empty(e) => (e.clone(), true),
+            Event::End(_) => {
+                path.pop();
+                continue;
+            }
+            Event::Eof => break,
+            _ => continue,
+        };
+        let name = String::from_utf8(e.name().as_ref().to_vec()).unwrap();
+        let a = attrs(&e);
+        let at: Vec<&str> = path.iter().map(String::as_str).collect();
+        match at.as_slice() {
+            [] => {
+                assert_eq!(name, "resource-agent");
+                m.root = a;
+            }
+            ["resource-agent"] => {
+                m.top.push(name.clone());
+                if name == "special" {
+                    m.special_tag = get(&a, "tag").map(str::to_string);
+                }
+            }
+            ["resource-agent", "parameters"] => {
+                assert_eq!(name, "parameter");
+                m.params.push(a);
+            }
+            ["resource-agent", "actions"] => {
+                assert_eq!(name, "action");
+                m.actions.push(a);
+            }
+            ["resource-agent", "special"] => m.special.push((name.clone(), a)),
+            _ => {}
+        }
+        if !empty {
+            path.push(name);
+        }
+    }
+    m
+}

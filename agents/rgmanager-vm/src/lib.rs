@@ -638,7 +638,11 @@ impl Vm {
         let ok = dl.wait_for(POLL, || match self.run_status_program(ctx) {
             Ok(()) => Some(()),
             Err(f) => {
-                last = Some(f.reason);
+                // a run cut short by the deadline does not hide why the
+                // runs before it failed
+                if last.is_none() || !dl.expired() {
+                    last = Some(f.reason);
+                }
                 None
             }
         });
