@@ -545,11 +545,30 @@ fn qemu_migrate_to_the_mapped_member_and_back_and_150_when_it_fails() {
     assert_eq!(lab.domstate(1), "");
     a.expect("status", rc::SUCCESS);
 
-    // A -> B live, B -> A paused: rgmanager only runs migrate on the
+    // A -> B -> A live and paused, then again tunnelled through the
+    // daemons (--tunnelled --p2p): rgmanager only runs migrate on the
     // source; the guest runs on the target afterwards
-    for (from, to, member, mode) in [(0, 1, "nodeb", "live"), (1, 0, "nodea", "pause")] {
-        let src = node(from).param("migrate", mode);
-        migrate(&src, member, rc::SUCCESS);
+    for (from, to, member, mode, tunnelled) in [
+        (0, 1, "nodeb", "live", "0"),
+        (1, 0, "nodea", "pause", "0"),
+        (0, 1, "nodeb", "live", "1"),
+        (1, 0, "nodea", "pause", "1"),
+    ] {
+        let src = node(from)
+            .param("migrate", mode)
+            .param("tunnelled", tunnelled);
+        let log = migrate(&src, member, rc::SUCCESS);
+        let how = if mode == "live" { "live" } else { "offline" };
+        let stream = if tunnelled == "1" {
+            "(libvirt's choice)".to_string()
+        } else {
+            format!("tcp:{}", hosts[to])
+        };
+        let remote = format!("{}/{}", sockets.display(), hosts[to]);
+        for want in [format!("Starting {how} migration to {member}"), remote] {
+            assert!(log.contains(&want), "{want:?} not in {log}");
+        }
+        assert!(log.contains(&format!("migrate URI {stream})")), "{log}");
         assert_eq!(lab.domstate(to), "running", "{mode} to {member}");
         assert_eq!(lab.domstate(from), "", "gone from the source");
         assert_eq!(emulator_pids(&lab.name).len(), 1);
@@ -557,8 +576,25 @@ fn qemu_migrate_to_the_mapped_member_and_back_and_150_when_it_fails() {
         depth(&node(to), 10).expect("status", rc::SUCCESS);
     }
 
-    // the guest kept running through both moves: it answers the power
-    // button on A (no destroy)
+    // no_kill: a guest that does not shut down (paused here) is not
+    // destroyed; the stop fails inside rgmanager's timeout
+    assert!(lab.daemons[0].virsh_ok(&lab.daemons[0].qemu_uri(), &["suspend", &lab.name]));
+    let t = Instant::now();
+    one_line(
+        a.clone()
+            .param("no_kill", "1")
+            .env("OCF_RESKEY_RGMANAGER_meta_timeout", "3")
+            .expect("stop", rc::ERR_GENERIC),
+        "no_kill",
+    );
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    assert_eq!(lab.domstate(0), "paused", "no_kill destroyed the guest");
+    assert_eq!(emulator_pids(&lab.name).len(), 1);
+    assert!(lab.daemons[0].virsh_ok(&lab.daemons[0].qemu_uri(), &["resume", &lab.name]));
+
+    // the guest kept running through every move: it answers the power
+    // button on A (no destroy; it may already have taken the press of the
+    // no_kill stop on resume)
     let out = a.expect("stop", rc::SUCCESS);
     assert!(lab.serial(0).contains(POWER_BUTTON), "{}", lab.serial(0));
     assert!(!stderr(&out).contains("destroy"), "{}", stderr(&out));
