@@ -399,6 +399,21 @@ fn path_search_and_domains_defined_in_libvirt() {
         .code(rc::ERR_CONFIGURED)
         .stderr(contains("does not exist"));
     let _ = lab.daemon.virsh_ok(&uri, &["undefine", &def]);
+
+    // an xmlfile that is gone (shared storage away): start names it, no
+    // stale definition is started instead; status and stop go by name
+    let gone = on(&rgmanager(&def, 20)).param("xmlfile", "/nonexistent/vm.xml");
+    one_line(
+        gone.expect("start", rc::ERR_INSTALLED),
+        "/nonexistent/vm.xml",
+    );
+    gone.expect("status", rc::NOT_RUNNING);
+    gone.expect("stop", rc::SUCCESS);
+    a.expect("start", rc::SUCCESS);
+    let running = on(&rgmanager(&dom, 20)).param("xmlfile", "/nonexistent/vm.xml");
+    running.expect("status", rc::SUCCESS);
+    running.expect("stop", rc::SUCCESS);
+    assert_eq!(lab.domstate(&dom), "", "stopped by name");
 }
 
 #[test]
