@@ -414,6 +414,8 @@ fn path_search_and_domains_defined_in_libvirt() {
     running.expect("status", rc::SUCCESS);
     running.expect("stop", rc::SUCCESS);
     assert_eq!(lab.domstate(&dom), "", "stopped by name");
+    // and the record of the start under its config goes too
+    a.expect("stop", rc::SUCCESS);
 }
 
 #[test]
