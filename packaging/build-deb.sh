@@ -2,7 +2,7 @@
 # Build the resource-agents-rs .deb (and, where rpmbuild exists, the .rpm)
 # from already built agent binaries.
 #
-#   packaging/build-deb.sh [--bin-dir DIR] [--vd-bin PATH] [--out DIR] [--no-rpm]
+#   packaging/build-deb.sh [--bin-dir DIR] [--vd-bin PATH] [--vm-bin PATH] [--out DIR] [--no-rpm]
 #
 # --bin-dir defaults to the release build (built here if missing).
 # --vd-bin is the VirtualDomain agent, built in its own workspace (it links
@@ -11,7 +11,9 @@
 #       cargo build --release --target x86_64-unknown-linux-gnu)
 #   --vd-bin agents/virtualdomain/target/x86_64-unknown-linux-gnu/release/VirtualDomain
 # A VirtualDomain in --bin-dir is taken too. With it the package depends on
-# libvirt0 (the .rpm on libvirt-libs). Layout:
+# libvirt0 (the .rpm on libvirt-libs). --vm-bin is the rgmanager vm persona
+# (agents/rgmanager-vm, built in the same workspace with --workspace);
+# default: `vm` beside --vd-bin, else in --bin-dir. Layout:
 #   /usr/lib/ocf/resource.d/heartbeat-rs/<Agent>        the OCF agents
 #   /usr/share/cluster/<persona>.sh                      rgmanager personas
 #   /usr/share/man/man7/ocf_heartbeat-rs_<Agent>.7.gz    generated from the meta-data
@@ -20,11 +22,12 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 TOP=$(cd "$HERE/.." && pwd)
-BIN_DIR= VD_BIN= OUT=$TOP/target/packages RPM=1
+BIN_DIR= VD_BIN= VM_BIN= OUT=$TOP/target/packages RPM=1
 while [ $# -gt 0 ]; do
     case $1 in
         --bin-dir) BIN_DIR=$2; shift 2 ;;
         --vd-bin) VD_BIN=$2; shift 2 ;;
+        --vm-bin) VM_BIN=$2; shift 2 ;;
         --out) OUT=$2; shift 2 ;;
         --no-rpm) RPM=0; shift ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
@@ -37,6 +40,11 @@ fi
 if [ -n "$VD_BIN" ]; then
     [ -x "$VD_BIN" ] || { echo "--vd-bin $VD_BIN: not an executable" >&2; exit 1; }
     VD_BIN=$(realpath "$VD_BIN")
+    [ -z "$VM_BIN" ] && [ -x "$(dirname "$VD_BIN")/vm" ] && VM_BIN=$(dirname "$VD_BIN")/vm
+fi
+if [ -n "$VM_BIN" ]; then
+    [ -x "$VM_BIN" ] || { echo "--vm-bin $VM_BIN: not an executable" >&2; exit 1; }
+    VM_BIN=$(realpath "$VM_BIN")
 fi
 VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' "$TOP/Cargo.toml" | head -1)
 AGENTS=(Filesystem LVM-activate LVM iscsi VirtualDomain Xen)
@@ -60,9 +68,11 @@ for a in "${AGENTS[@]}"; do
 done
 [ ${#found[@]} -gt 0 ] || { echo "no agent binaries in $BIN_DIR" >&2; exit 1; }
 for p in "${PERSONAS[@]}"; do
-    [ -x "$BIN_DIR/$p" ] || continue
+    bin=$BIN_DIR/$p
+    [ "$p" = vm ] && [ -n "$VM_BIN" ] && bin=$VM_BIN
+    [ -x "$bin" ] || continue
     install -d "$ROOT/usr/share/cluster"
-    install -m 0755 "$BIN_DIR/$p" "$ROOT/usr/share/cluster/$p.sh"
+    install -m 0755 "$bin" "$ROOT/usr/share/cluster/$p.sh"
 done
 install -m 0755 "$HERE/heartbeat-rs-dropin" "$ROOT/usr/sbin/heartbeat-rs-dropin"
 install -m 0644 "$TOP/README.md" "$ROOT/usr/share/doc/resource-agents-rs/README.md"
@@ -70,7 +80,7 @@ printf 'resource-agents-rs\nLicense: GPL-2.0-or-later\n' > "$ROOT/usr/share/doc/
 
 depends= linking="statically
  linked"
-if [ -x "$OCF/VirtualDomain" ]; then
+if [ -x "$OCF/VirtualDomain" ] || [ -x "$ROOT/usr/share/cluster/vm.sh" ]; then
     depends="Depends: libvirt0"
     linking="statically
  linked (VirtualDomain dynamically, against libvirt)"

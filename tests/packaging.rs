@@ -2,8 +2,8 @@
 //! `crm_resource --show-metadata` reads every agent, man pages, the opt-in
 //! drop-in under the heartbeat provider and its undoing, and a clean removal.
 //! Where libvirt is installed the package includes the VirtualDomain agent
-//! (built in its own workspace, `support::virtualdomain`) and depends on
-//! libvirt0.
+//! and the rgmanager vm persona (built in their own workspace,
+//! `support::virtualdomain`) and depends on libvirt0.
 //!
 //! This test installs a package on the machine, so it refuses to run when
 //! resource-agents-rs is already installed (it never touches an admin's
@@ -134,6 +134,22 @@ fn deb_installs_every_agent_for_pacemaker_and_removes_cleanly() {
         let (ok, page) = run("zcat", &[&man]);
         assert!(ok && page.starts_with(".TH"), "{man}");
         assert!(Path::new(&format!("/usr/share/resource-agents-rs/{agent}.xml")).is_file());
+    }
+    // rgmanager personas in /usr/share/cluster (vm with libvirt)
+    let mut personas = vec!["fs", "lvm"];
+    if vd.is_some() {
+        personas.push("vm");
+    }
+    for p in personas {
+        let script = format!("/usr/share/cluster/{p}.sh");
+        let (ok, xml) = run(&script, &["meta-data"]);
+        assert!(ok, "{script}:\n{xml}");
+        assert!(
+            xml.contains(&format!(
+                "<resource-agent name=\"{p}\" version=\"rgmanager 2.0\">"
+            )),
+            "{xml}"
+        );
     }
     let (_, providers) = run("crm_resource", &["--list-ocf-providers"]);
     assert!(

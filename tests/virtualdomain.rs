@@ -37,7 +37,8 @@ fn separate_workspace_unit_tests_pass() {
     if !have_libvirtd() {
         return;
     }
-    let out = nested_cargo(&["test"]);
+    // the agent's and the rgmanager vm persona's
+    let out = nested_cargo(&["test", "--workspace"]);
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

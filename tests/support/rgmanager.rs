@@ -75,6 +75,8 @@ pub fn get<'a>(attrs: &'a [(String, String)], key: &str) -> Option<&'a str> {
 /// names the DTD allows, each with a timeout. What is left for a test is
 /// what is particular to its agent.
 pub struct MetaData {
+    /// The document as printed.
+    pub xml: String,
     pub params: Vec<Vec<(String, String)>>,
     pub actions: Vec<Vec<(String, String)>>,
     /// The children of `<special tag="rgmanager">`: (element, attributes).
@@ -101,6 +103,15 @@ impl MetaData {
             .iter()
             .filter(|a| get(a, "name") == Some("status"))
             .map(|a| (get(a, "depth"), get(a, "interval")))
+            .collect()
+    }
+
+    /// (depth, timeout, interval) of every action `name`, in order.
+    pub fn schedule(&self, name: &str) -> Vec<(Option<&str>, Option<&str>, Option<&str>)> {
+        self.actions
+            .iter()
+            .filter(|a| get(a, "name") == Some(name))
+            .map(|a| (get(a, "depth"), get(a, "timeout"), get(a, "interval")))
             .collect()
     }
 
@@ -147,6 +158,7 @@ pub fn meta_data(bin: &str, rtype: &str) -> MetaData {
     let mut root = Vec::new();
     let mut special_tag = None;
     let mut md = MetaData {
+        xml: xml.clone(),
         params: Vec::new(),
         actions: Vec::new(),
         special: Vec::new(),

@@ -4,9 +4,10 @@
 //! (statically linked) package: it is its own cargo workspace under
 //! `agents/virtualdomain`, built here with rustflags that replace the root's
 //! `+crt-static` (see agents/virtualdomain/Cargo.toml), into
-//! `<root target>/<triple>/virtualdomain`. Used by tests/virtualdomain.rs,
-//! tests/metadata.rs and tests/packaging.rs, and by bench/virtualdomain.sh
-//! (through tests/virtualdomain.rs).
+//! `<root target>/<triple>/virtualdomain`, with the rgmanager `vm` persona
+//! (a member of that workspace). Used by tests/virtualdomain.rs,
+//! tests/rgmanager_vm.rs, tests/metadata.rs and tests/packaging.rs, and by
+//! bench/virtualdomain.sh (through tests/virtualdomain.rs).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -42,12 +43,12 @@ pub fn nested_cargo(args: &[&str]) -> Output {
         .expect("run cargo for agents/virtualdomain")
 }
 
-/// The debug build directory of the nested workspace, built (the agent and
-/// its examples) once per test process.
+/// The debug build directory of the nested workspace, built (the agent, the
+/// rgmanager `vm` persona and the examples) once per test process.
 fn built() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let out = nested_cargo(&["build", "--bin", "VirtualDomain", "--examples"]);
+        let out = nested_cargo(&["build", "--workspace", "--bins", "--examples"]);
         assert!(
             out.status.success(),
             "building agents/virtualdomain failed:\n{}",
@@ -61,6 +62,13 @@ fn built() -> &'static Path {
 pub fn vd_binary() -> &'static str {
     static BIN: OnceLock<String> = OnceLock::new();
     BIN.get_or_init(|| built().join("VirtualDomain").to_string_lossy().into_owned())
+}
+
+/// The rgmanager `vm` persona (agents/rgmanager-vm, a member of the
+/// VirtualDomain workspace; debug build).
+pub fn vm_binary() -> &'static str {
+    static BIN: OnceLock<String> = OnceLock::new();
+    BIN.get_or_init(|| built().join("vm").to_string_lossy().into_owned())
 }
 
 /// An example program of the VirtualDomain workspace (`examples/<name>.rs`).

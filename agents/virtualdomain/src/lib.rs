@@ -432,6 +432,9 @@ pub struct VirtualDomain {
     shutdown_flags: u32,
     start_resources: bool,
     mode: MigrationMode,
+    /// Never destroy: a graceful stop that does not finish fails (rgmanager
+    /// vm.sh's `no_kill`).
+    no_destroy: bool,
 }
 
 fn non_empty(p: &Params, name: &str) -> Option<String> {
@@ -1148,6 +1151,7 @@ impl ResourceAgent for VirtualDomain {
                 MigrationMode::Live
             },
             config,
+            no_destroy: false,
         })
     }
 
@@ -1217,7 +1221,11 @@ impl ResourceAgent for VirtualDomain {
     fn stop(&self, ctx: &Context) -> OcfResult {
         let dom = self.name()?;
         let dl = ctx.deadline();
-        let reserve = (dl.total() / 3).min(DESTROY_RESERVE);
+        let reserve = if self.no_destroy {
+            Duration::ZERO
+        } else {
+            (dl.total() / 3).min(DESTROY_RESERVE)
+        };
         let conn = match self.open_retry(&dl.reserving(reserve)) {
             Ok(c) => c,
             Err(e) => {
@@ -1284,6 +1292,11 @@ impl ResourceAgent for VirtualDomain {
                         })
                         .is_some();
             }
+        }
+        if !off && self.no_destroy && st != DomState::Crashed {
+            return Err(Failure::generic(format!(
+                "{dom} did not shut down within the stop timeout (not destroyed: no_kill)"
+            )));
         }
         if !off {
             self.destroy(&conn, dom, &dl)?;
@@ -1561,6 +1574,26 @@ const LOCAL_FS: &[i64] = &[
 ];
 
 impl VirtualDomain {
+    /// The domain's name: from the config, else from our record of a start
+    /// (or as set by [`VirtualDomain::set_domain_name`]).
+    pub fn domain_name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// For a domain libvirt knows by name only (no config file): stop,
+    /// monitor and migrate act on `name`; start still needs a config.
+    pub fn set_domain_name(&mut self, name: &str) {
+        if self.name.is_none() {
+            self.name = Some(name.to_string());
+        }
+    }
+
+    /// Stop without destroy: a graceful shutdown that does not finish
+    /// inside the stop timeout fails the stop, and the domain keeps running.
+    pub fn set_no_destroy(&mut self, no_destroy: bool) {
+        self.no_destroy = no_destroy;
+    }
+
     /// What makes this domain unsafe to migrate (validate-all, depth 10).
     pub fn migration_warnings(&self, ctx: &Context) -> Vec<String> {
         let mut w = Vec::new();
