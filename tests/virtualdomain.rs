@@ -1122,7 +1122,9 @@ fn median(v: &mut [Duration]) -> Duration {
 /// shared machine hits each the same), after one warm-up run each whose
 /// exit code is shown; print mean and median per call and the ratios to
 /// the first row ("ours") and to the row labelled `bare`.
-fn compare(title: &str, runs: usize, rows: &[(&str, &dyn Fn() -> Command)]) {
+/// Times `rows` round robin and prints the table; returns the medians (ms),
+/// in row order.
+fn compare(title: &str, runs: usize, rows: &[(&str, &dyn Fn() -> Command)]) -> Vec<f64> {
     let codes: Vec<String> = rows
         .iter()
         .map(|(label, c)| {
@@ -1167,6 +1169,15 @@ fn compare(title: &str, runs: usize, rows: &[(&str, &dyn Fn() -> Command)]) {
             bare.map_or("-".into(), |b| format!("{:.2}x", m / b))
         );
     }
+    med.into_iter().map(millis).collect()
+}
+
+/// One machine-readable line for bench/all.sh.
+fn bench_line(action: &str, ours: f64, heartbeat: f64, true_ms: f64, runs: usize, at: &str) {
+    println!(
+        "BENCH agent=VirtualDomain action={action} ours_ms={ours:.2} heartbeat_ms={heartbeat:.2} \
+         true_ms={true_ms:.2} runs={runs} where={at}"
+    );
 }
 
 /// The monitor comparison on one domain: our agent, the heartbeat agent
@@ -1174,7 +1185,16 @@ fn compare(title: &str, runs: usize, rows: &[(&str, &dyn Fn() -> Command)]) {
 /// and the bare query (examples/domstate.rs: the same `virt` crate, one
 /// connect + lookup + virDomainGetState), then both agents with the
 /// utilization defaults (crm_resource runs, and fails without a cluster).
-fn bench_monitors(title: &str, runs: usize, state: &Path, cfg: &Path, uri: &str, dom: &str) {
+#[allow(clippy::too_many_arguments)]
+fn bench_monitors(
+    title: &str,
+    at: &str,
+    runs: usize,
+    state: &Path,
+    cfg: &Path,
+    uri: &str,
+    dom: &str,
+) {
     let (s_ours, s_hb) = (state.join("ours"), state.join("hb"));
     for d in [&s_ours, &s_hb] {
         std::fs::create_dir_all(d.join("rsctmp")).unwrap();
@@ -1190,7 +1210,7 @@ fn bench_monitors(title: &str, runs: usize, state: &Path, cfg: &Path, uri: &str,
     let (mon_d, hb_d) = (defaults(&mon), defaults(&hb));
     let bare = vd_example("domstate");
     let bare = bare.to_str().unwrap();
-    compare(
+    let m = compare(
         title,
         runs,
         &[
@@ -1210,7 +1230,9 @@ fn bench_monitors(title: &str, runs: usize, state: &Path, cfg: &Path, uri: &str,
             ("/bin/true", &|| plain("/bin/true", &[])),
         ],
     );
-    compare(
+    let true_ms = m[4];
+    bench_line("monitor", m[0], m[1], true_ms, runs, at);
+    let d = compare(
         &format!(
             "{title}, autoset_utilization_* at their defaults (true: crm_resource, no CIB here)"
         ),
@@ -1223,6 +1245,51 @@ fn bench_monitors(title: &str, runs: usize, state: &Path, cfg: &Path, uri: &str,
                 quiet(hb_d.command(&["monitor"]))
             }),
         ],
+    );
+    bench_line(
+        "monitor-utilization-no-CIB",
+        d[0],
+        d[1],
+        true_ms,
+        runs.div_ceil(4),
+        at,
+    );
+    // As in a running cluster, where crm_resource succeeds: heartbeat sets
+    // the three attributes at every monitor, ours only when they change.
+    // crm_resource here is a stand-in that succeeds at once (a real CIB
+    // round trip costs more, so this favours heartbeat).
+    let bin = state.join("crm-stand-in");
+    std::fs::create_dir_all(&bin).unwrap();
+    let crm = bin.join("crm_resource");
+    std::fs::write(&crm, "#!/bin/sh\nexit 0\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&crm, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", bin.display());
+    let (mon_c, hb_c) = (
+        mon_d.clone().env("PATH", &path),
+        hb_d.clone().env("PATH", &path),
+    );
+    let c = compare(
+        &format!(
+            "{title}, autoset_utilization_* at their defaults, crm_resource answering (stand-in)"
+        ),
+        runs.div_ceil(2),
+        &[
+            ("ours: VirtualDomain monitor", &|| {
+                quiet(mon_c.command(&["monitor"]))
+            }),
+            ("heartbeat: VirtualDomain monitor", &|| {
+                quiet(hb_c.command(&["monitor"]))
+            }),
+        ],
+    );
+    bench_line(
+        "monitor-utilization-cluster",
+        c[0],
+        c[1],
+        true_ms,
+        runs.div_ceil(2),
+        at,
     );
 }
 
@@ -1300,6 +1367,7 @@ fn bench_virtualdomain() {
     );
     bench_monitors(
         "test driver through a private libvirtd (test+unix:///default)",
+        "libvirt-test-driver",
         runs,
         &lab.path().join("bench"),
         &cfg,
@@ -1337,6 +1405,7 @@ fn bench_virtualdomain() {
     q.wait_serial(0, READY, BOOT_LIMIT);
     bench_monitors(
         "real QEMU TCG guest (qemu+unix:///system)",
+        "qemu-tcg-guest",
         runs.div_ceil(2),
         &q.path().join("bench"),
         &cfg,
