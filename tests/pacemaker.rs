@@ -1,6 +1,10 @@
 //! Pacemaker drives our agents end to end: a real corosync + pacemakerd
-//! that this file starts itself, resources created with `cibadmin` exactly
-//! as for `ocf:heartbeat:*` with only the provider switched to ours.
+//! that this file starts itself, resources created exactly as for
+//! `ocf:heartbeat:*` with only the provider switched to ours: with
+//! `cibadmin`, and in the one-node group test with pcs, as an admin does it
+//! offline (`pcs -f` on a dump of the CIB, then `cibadmin --replace`, what
+//! `pcs cluster cib-push` runs); `pcs_creates_the_readme_stack` runs the
+//! README's pcs example the same way.
 //!
 //! Every cluster node is a set of namespaces held open by one `sleep`
 //! ("holder", `unshare --net --mount --uts --ipc`), as in the Pacemaker lab
@@ -8,7 +12,8 @@
 //! tmpfs on /run (corosync's lock, /run/crm, the agents' HA_RSCTMP) and
 //! /dev/shm (libqb), bind mounts of per-node trees under the test's
 //! temporary directory on /etc/corosync, /var/lib/pacemaker (the pre-seeded
-//! CIB), /var/lib/corosync and /var/log/pacemaker, and a tmpfs on
+//! CIB), /var/lib/corosync, /var/log/pacemaker and /etc/hosts (the node
+//! names resolve to the nodes' corosync addresses), and a tmpfs on
 //! /usr/lib/ocf/resource.d holding only our provider, `heartbeat-rs`, with
 //! the agents under test. So the test writes nothing outside its temporary
 //! directories on the host (no CIB, no corosync.conf, no provider
@@ -23,14 +28,31 @@
 //! refuse to run when a corosync or pacemakerd is already running on the
 //! machine, and the cluster tests of this file run one at a time.
 //!
-//! The guest is the Xen agent over the `xl` TEST DOUBLE
-//! (`tests/doubles/xl.rs`, state in one directory per node; its `migrate`
-//! moves the domain to the sibling directory named like the target node),
-//! standing in until VirtualDomain lands: the cluster tests see it only
-//! through the [`Guest`] trait, so a VirtualDomain guest can be swapped in.
+//! The cluster tests see the guest only through the [`Guest`] trait, and
+//! run with two guests:
+//! - the Xen agent over the `xl` TEST DOUBLE (`tests/doubles/xl.rs`, state
+//!   in one directory per node; its `migrate` moves the domain to the
+//!   sibling directory named like the target node): Xen cannot run here;
+//! - the VirtualDomain agent over a real QEMU (TCG) guest
+//!   (`support::libvirt`'s image; it prints its uptime every second) with
+//!   a libvirtd + virtlogd per node, started inside the node's namespaces
+//!   (plus a private mount namespace of its own) and reached by a socket
+//!   under the test's directory. One set of heartbeat parameters serves
+//!   both nodes: `hypervisor` names `<dir>/local/libvirt-sock`, where each
+//!   node's mount namespace has its own daemon's socket directory bound;
+//!   `remoteuri` names the target's socket through `%n`, and
+//!   `migrateuri=tcp://%n` sends the memory over the veth. A move is
+//!   checked on the hypervisors: one emulator, replaced by one in the
+//!   target's network namespace, tens of MiB received on the target's
+//!   veth, the guest's uptime going on without a boot on the target. The
+//!   guest is destroyed through every daemon and its emulator killed by
+//!   pid, then the daemons stop by their pid files, also on failure.
+//!   Without libvirtd, QEMU or the guest image these tests print SKIP, and
+//!   fail when RA_REQUIRE_GUEST is set.
 //!
-//! Needs root, `corosync`, `pacemaker`, `pacemaker-cli-utils`, `iproute2`
-//! and util-linux (`unshare`, `nsenter`, `mount`).
+//! Needs root, `corosync`, `pacemaker`, `pacemaker-cli-utils`, `iproute2`,
+//! `pcs` and util-linux (`unshare`, `nsenter`, `mount`); for VirtualDomain
+//! also what `.ci/install-libvirt.sh` installs.
 
 mod doubles;
 mod support;
@@ -236,6 +258,29 @@ fn preflight() {
     );
 }
 
+/// The CIB every node starts from: no fencing, DC elected after 2 s
+/// instead of 20, resources stay where they run.
+const SEED_CIB: &str = r#"<cib crm_feature_set="3.16.1" validate-with="pacemaker-3.9" epoch="1" num_updates="0" admin_epoch="0">
+  <configuration>
+    <crm_config>
+      <cluster_property_set id="cib-bootstrap-options">
+        <nvpair id="cib-bootstrap-options-stonith-enabled" name="stonith-enabled" value="false"/>
+        <nvpair id="cib-bootstrap-options-dc-deadtime" name="dc-deadtime" value="2s"/>
+      </cluster_property_set>
+    </crm_config>
+    <nodes/>
+    <resources/>
+    <constraints/>
+    <rsc_defaults>
+      <meta_attributes id="rsc-options">
+        <nvpair id="rsc-options-resource-stickiness" name="resource-stickiness" value="100"/>
+      </meta_attributes>
+    </rsc_defaults>
+  </configuration>
+  <status/>
+</cib>
+"#;
+
 // ---------------------------------------------------------------------------
 // Nodes
 
@@ -369,27 +414,11 @@ impl Node {
             },
         );
         std::fs::write(self.root.join("etc-corosync/corosync.conf"), conf).unwrap();
-        let cib = r#"<cib crm_feature_set="3.16.1" validate-with="pacemaker-3.9" epoch="1" num_updates="0" admin_epoch="0">
-  <configuration>
-    <crm_config>
-      <cluster_property_set id="cib-bootstrap-options">
-        <nvpair id="cib-bootstrap-options-stonith-enabled" name="stonith-enabled" value="false"/>
-        <nvpair id="cib-bootstrap-options-dc-deadtime" name="dc-deadtime" value="2s"/>
-      </cluster_property_set>
-    </crm_config>
-    <nodes/>
-    <resources/>
-    <constraints/>
-    <rsc_defaults>
-      <meta_attributes id="rsc-options">
-        <nvpair id="rsc-options-resource-stickiness" name="resource-stickiness" value="100"/>
-      </meta_attributes>
-    </rsc_defaults>
-  </configuration>
-  <status/>
-</cib>
-"#;
-        hacluster_file(&self.root.join("var-lib-pacemaker/cib/cib.xml"), cib, 0o600);
+        hacluster_file(
+            &self.root.join("var-lib-pacemaker/cib/cib.xml"),
+            SEED_CIB,
+            0o600,
+        );
         hacluster_file(&self.log_file(), "", 0o660);
     }
 
@@ -977,17 +1006,18 @@ fn our_provider(heartbeat_xml: &str) -> String {
 // ---------------------------------------------------------------------------
 // Guests
 
-/// The guest a cluster test runs, as the cluster tests see it. The Xen agent
-/// over the `xl` double implements it now; a VirtualDomain guest (one
-/// libvirtd per node) can implement the same and be swapped in.
+/// The guest a cluster test runs, as the cluster tests see it: the Xen
+/// agent over the `xl` double, or VirtualDomain over a real QEMU guest with
+/// one libvirtd per node.
 trait Guest: Sync {
     /// The OCF type and the agent binary to install under our provider.
     fn agent(&self) -> (&'static str, PathBuf);
     /// What pacemakerd on `node` passes on to the agent.
     fn node_env(&self, node: &str) -> Vec<(String, String)>;
     /// Start what the guest needs on a node of a running cluster, inside the
-    /// node's namespaces (VirtualDomain: a libvirtd per node; whatever runs
-    /// there goes away with the node). The xl double needs nothing.
+    /// node's namespaces (VirtualDomain: a libvirtd per node, stopped when
+    /// the guest is dropped: create the guest before the cluster, so the
+    /// cluster stops the resources first). The xl double needs nothing.
     fn prepare(&self, _node: &Node) {}
     /// The instance attributes, as for the heartbeat agent.
     fn params(&self) -> Vec<(&'static str, String)>;
@@ -2037,5 +2067,131 @@ fn crm_resource_validate_gives_the_agents_codes() {
         with("device", nowhere),
         5,
         "returned 5 (not installed",
+    );
+}
+
+/// The README's `pcs resource create` example (the iSCSI → LVM-activate →
+/// Filesystem → VirtualDomain group) runs as printed, offline (`pcs -f` on
+/// a CIB file), in a node where our agents are the only provider: pcs
+/// reads our meta-data, accepts every option and makes one group of our
+/// four primitives in order, which `crm_verify` accepts. The same pcs
+/// refuses an option our meta-data does not list, and a missing required
+/// one.
+#[test]
+fn pcs_creates_the_readme_stack() {
+    preflight();
+    if !have_libvirtd() {
+        assert!(
+            std::env::var_os("RA_REQUIRE_GUEST").is_none(),
+            "RA_REQUIRE_GUEST is set but libvirtd/virtlogd are not installed"
+        );
+        return;
+    }
+    assert!(
+        ["/usr/sbin/pcs", "/usr/bin/pcs"]
+            .iter()
+            .any(|p| Path::new(p).is_file()),
+        "this test runs pcs: install it (Debian: pcs)"
+    );
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let block = readme
+        .split("```")
+        .find(|b| b.starts_with("sh\n") && b.contains(&format!("ocf:{PROVIDER}:iscsi")))
+        .expect("the README's pcs example for the iscsi stack");
+    let commands: Vec<Vec<String>> = block
+        .trim_start_matches("sh\n")
+        .replace("\\\n", " ")
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
+        .collect();
+    assert_eq!(commands.len(), 4, "{block}");
+    for c in &commands {
+        assert_eq!(c[..3], ["pcs", "resource", "create"], "{c:?}");
+        assert!(
+            !c.iter().any(|w| w.contains(['\'', '"', '$', '`'])),
+            "plain words only: {c:?}"
+        );
+    }
+
+    let dir = support::tempdir("pcmk-pcs");
+    let node = Node::new(
+        "pcs",
+        &dir.path().join("node"),
+        &[
+            ("iscsi", PathBuf::from(env!("CARGO_BIN_EXE_iscsi"))),
+            (
+                "LVM-activate",
+                PathBuf::from(env!("CARGO_BIN_EXE_LVM-activate")),
+            ),
+            ("Filesystem", PathBuf::from(FILESYSTEM)),
+            ("VirtualDomain", PathBuf::from(vd_binary())),
+        ],
+    );
+    let file = dir.path().join("cib.xml");
+    std::fs::write(&file, SEED_CIB).unwrap();
+    let f = file.to_string_lossy().into_owned();
+    let pcs = |args: &[String]| {
+        let mut a = vec!["-f".to_string(), f.clone()];
+        a.extend_from_slice(args);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        node.run("pcs", &a)
+    };
+    for c in &commands {
+        let out = pcs(&c[1..]);
+        assert!(out.status.success(), "{}: {}", c.join(" "), text(&out));
+    }
+    let cib = std::fs::read_to_string(&file).unwrap();
+    let group = cib
+        .split("<group ")
+        .nth(1)
+        .and_then(|g| g.split("</group>").next())
+        .unwrap_or_else(|| panic!("no group in:\n{cib}"));
+    assert!(group.starts_with("id=\"g_vm1\""), "{group}");
+    let primitives: Vec<String> = group
+        .split("<primitive ")
+        .skip(1)
+        .map(|e| format!(" {}", e.split('>').next().unwrap_or("")))
+        .map(|e| {
+            let a = |n| attr(&e, n).unwrap_or("?");
+            format!("{} ocf:{}:{}", a("id"), a("provider"), a("type"))
+        })
+        .collect();
+    assert_eq!(
+        primitives,
+        [
+            "vm1_disk ocf:heartbeat-rs:iscsi",
+            "vm1_vg ocf:heartbeat-rs:LVM-activate",
+            "vm1_fs ocf:heartbeat-rs:Filesystem",
+            "vm1 ocf:heartbeat-rs:VirtualDomain",
+        ],
+        "{cib}"
+    );
+    // the depth-20 monitor, and the meta-data's timeouts copied by pcs
+    assert!(
+        group.contains("name=\"OCF_CHECK_LEVEL\" value=\"20\""),
+        "{group}"
+    );
+    assert!(group.contains("name=\"migrate_to\""), "{group}");
+    let out = node.run("crm_verify", &["--xml-file", &f]);
+    assert!(out.status.success(), "crm_verify: {}", text(&out));
+
+    // pcs checks the options against our meta-data
+    let words = |w: &str| w.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+    let out = pcs(&words(&format!(
+        "resource create bad1 ocf:{PROVIDER}:Filesystem device=/dev/sdx1 directory=/srv/x fstype=xfs bogus=1"
+    )));
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("'bogus'"), "{}", text(&out));
+    let out = pcs(&words(&format!(
+        "resource create bad2 ocf:{PROVIDER}:iscsi portal=192.0.2.10"
+    )));
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("'target'"), "{}", text(&out));
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        cib,
+        "pcs wrote a refused resource"
     );
 }
