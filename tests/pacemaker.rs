@@ -1246,7 +1246,14 @@ impl VirtualDomainQemu {
         // cluster's directory.
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         std::fs::create_dir(dir.path().join("local")).unwrap();
-        let name = format!("ravm-pcmk-{}", std::process::id());
+        // unique in the process too: a test waiting for the cluster lock
+        // already has its guest, and must never kill another test's emulator
+        static GUESTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let name = format!(
+            "ravm-pcmk-{}-{}",
+            std::process::id(),
+            GUESTS.fetch_add(1, Ordering::Relaxed)
+        );
         let config = dir.path().join("vm1.xml");
         std::fs::write(&config, guest_xml(&name, img, "ra_uptime")).unwrap();
         Some(VirtualDomainQemu {
