@@ -33,7 +33,8 @@ mount --bind "$D/log" /var/log/libvirt
 mount -t tmpfs tmpfs /run/libvirt
 printf 'unix_sock_dir = "%s"\nhost_uuid = "%s"\nlisten_tls = 0\nlisten_tcp = 0\n' "$D/sock" "$2" > /etc/libvirt/libvirtd.conf
 virtlogd -d -p "$D/virtlogd.pid"
-LIBVIRT_LOG_OUTPUTS="3:file:$D/libvirtd.log" libvirtd -d -p "$D/libvirtd.pid" -f /etc/libvirt/libvirtd.conf
+LIBVIRT_LOG_OUTPUTS="3:file:$D/libvirtd.log${RA_LIBVIRTD_LOG_OUTPUTS:+ $RA_LIBVIRTD_LOG_OUTPUTS}" \
+    libvirtd -d -p "$D/libvirtd.pid" -f /etc/libvirt/libvirtd.conf
 "#;
 
 /// One libvirtd (+ virtlogd) of our own, and a holder connection on its
@@ -45,12 +46,22 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(dir: &Path, uuid: &str) -> Daemon {
+        Daemon::start_in(dir, uuid, Command::new("unshare"))
+    }
+
+    /// [`Daemon::start`] through `unshare`, a command that runs `unshare`
+    /// with the arguments it is given: e.g. `nsenter ... -- unshare` to
+    /// start the daemon inside other namespaces (a Pacemaker test's
+    /// cluster node). Its environment reaches the daemons: with
+    /// `LIBVIRT_LOG_FILTERS`, `RA_LIBVIRTD_LOG_OUTPUTS` adds libvirt log
+    /// outputs to `libvirtd.log`'s warnings.
+    pub fn start_in(dir: &Path, uuid: &str, mut unshare: Command) -> Daemon {
         std::fs::create_dir_all(dir).unwrap();
         let mut d = Daemon {
             dir: dir.to_path_buf(),
             holder: None,
         };
-        let out = Command::new("unshare")
+        let out = unshare
             .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
             .arg(DAEMON_SCRIPT)
             .arg("sh")
@@ -295,7 +306,8 @@ pub fn vd_params(agent: Agent, config: &Path, hypervisor: &str) -> Agent {
 // busybox acpid (the ACPI power button runs `poweroff -f`) and prints
 // `RAVM: ready` on the serial console, logged by the daemon's virtlogd. The
 // kernel argument `ra_ignore_acpi` makes the same guest ignore the power
-// button (no acpid): a guest only destroy can stop.
+// button (no acpid): a guest only destroy can stop; `ra_uptime` makes it
+// print its uptime every second.
 //
 // Each case starts its own daemon(s) (the `Daemon` fixture: the QEMU driver
 // of the same libvirtd), and at most one case runs at a time (`QEMU_LOCK`):
@@ -310,6 +322,10 @@ pub const READY: &str = "RAVM: ready";
 pub const POWER_BUTTON: &str = "RAVM: power button";
 /// From `start` to the guest's userspace: 6-7 s on an idle 2-core machine
 /// (labs/libvirt); a busy CI runner gets much more.
+/// With the kernel argument `ra_uptime`, the guest prints this and its
+/// uptime in seconds every second (a guest that moved keeps counting; a
+/// new one starts again from zero).
+pub const UPTIME: &str = "RAVM: uptime ";
 pub const BOOT_LIMIT: Duration = Duration::from_secs(120);
 
 pub const GUEST_INIT: &str = r#"#!/bin/sh
@@ -323,6 +339,13 @@ if grep -q ra_ignore_acpi /proc/cmdline; then
 else
     acpid -l /var/log/acpid.log
     echo "RAVM: ready" >/dev/console
+fi
+if grep -q ra_uptime /proc/cmdline; then
+    while :; do
+        read up idle </proc/uptime
+        echo "RAVM: uptime $up" >/dev/console
+        sleep 1
+    done &
 fi
 while :; do sleep 3600; done
 "#;
@@ -739,27 +762,7 @@ impl QemuLab {
     /// The guest's domain XML in `file`; `kernel_args` for the variants.
     pub fn config(&self, file: &str, kernel_args: &str) -> PathBuf {
         let p = self.path().join(file);
-        let n = &self.name;
-        std::fs::write(
-            &p,
-            format!(
-                "<domain type='qemu'>\n  <name>{n}</name>\n  <memory unit='MiB'>96</memory>\n  \
-                 <vcpu>1</vcpu>\n  <os>\n    <type arch='x86_64' machine='pc'>hvm</type>\n    \
-                 <kernel>{k}</kernel>\n    <initrd>{i}</initrd>\n    \
-                 <cmdline>console=ttyS0 quiet panic=-1 {kernel_args}</cmdline>\n  </os>\n  \
-                 <features><acpi/></features>\n  <on_poweroff>destroy</on_poweroff>\n  \
-                 <on_reboot>destroy</on_reboot>\n  <on_crash>destroy</on_crash>\n  <devices>\n    \
-                 <emulator>/usr/bin/qemu-system-x86_64</emulator>\n    \
-                 <controller type='usb' model='none'/>\n    <serial type='pty'>\n      \
-                 <log file='/var/log/libvirt/qemu/{n}-serial.log' append='off'/>\n      \
-                 <target port='0'/>\n    </serial>\n    \
-                 <console type='pty'><target type='serial' port='0'/></console>\n    \
-                 <memballoon model='none'/>\n  </devices>\n</domain>\n",
-                k = self.img.kernel.display(),
-                i = self.img.initrd.display(),
-            ),
-        )
-        .unwrap();
+        std::fs::write(&p, guest_xml(&self.name, self.img, kernel_args)).unwrap();
         p
     }
 
@@ -806,6 +809,29 @@ impl QemuLab {
     pub fn emulators(&self) -> Vec<i32> {
         emulator_pids(&self.name)
     }
+}
+
+/// The domain XML of guest `name` (QEMU TCG, 96 MiB, no disk, no NIC, the
+/// serial console logged by virtlogd to
+/// `/var/log/libvirt/qemu/<name>-serial.log`); `kernel_args` for the variants.
+pub fn guest_xml(name: &str, img: &GuestImage, kernel_args: &str) -> String {
+    let n = name;
+    format!(
+        "<domain type='qemu'>\n  <name>{n}</name>\n  <memory unit='MiB'>96</memory>\n  \
+         <vcpu>1</vcpu>\n  <os>\n    <type arch='x86_64' machine='pc'>hvm</type>\n    \
+         <kernel>{k}</kernel>\n    <initrd>{i}</initrd>\n    \
+         <cmdline>console=ttyS0 quiet panic=-1 {kernel_args}</cmdline>\n  </os>\n  \
+         <features><acpi/></features>\n  <on_poweroff>destroy</on_poweroff>\n  \
+         <on_reboot>destroy</on_reboot>\n  <on_crash>destroy</on_crash>\n  <devices>\n    \
+         <emulator>/usr/bin/qemu-system-x86_64</emulator>\n    \
+         <controller type='usb' model='none'/>\n    <serial type='pty'>\n      \
+         <log file='/var/log/libvirt/qemu/{n}-serial.log' append='off'/>\n      \
+         <target port='0'/>\n    </serial>\n    \
+         <console type='pty'><target type='serial' port='0'/></console>\n    \
+         <memballoon model='none'/>\n  </devices>\n</domain>\n",
+        k = img.kernel.display(),
+        i = img.initrd.display(),
+    )
 }
 
 /// Prints how long something took, when it ends.
