@@ -1223,9 +1223,10 @@ fn rx_bytes(pid: u32) -> u64 {
         .sum()
 }
 
-/// libvirt's remote procedure number of virDomainGetState (what the
-/// agent's monitor asks), as libvirtd logs received calls.
-const GET_STATE: &str = "proc=212 ";
+/// libvirt's remote procedure numbers of what the agent's monitor asks, as
+/// libvirtd logs received calls: virDomainGetState (212), or
+/// virDomainGetInfo (16) when it also reads the sizes for the utilization.
+const MONITOR_PROCS: [&str; 2] = ["proc=212 ", "proc=16 "];
 
 impl VirtualDomainQemu {
     /// None (SKIP) without libvirtd or the QEMU guest, unless
@@ -1447,7 +1448,10 @@ impl Guest for VirtualDomainQemu {
         std::fs::read_to_string(dir.join("rpc.log"))
             .unwrap_or_default()
             .lines()
-            .filter(|l| l.contains("RPC_SERVER_CLIENT_MSG_RX") && l.contains(GET_STATE))
+            .filter(|l| {
+                l.contains("RPC_SERVER_CLIENT_MSG_RX")
+                    && MONITOR_PROCS.iter().any(|p| l.contains(p))
+            })
             .count()
     }
 
