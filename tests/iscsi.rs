@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use support::guest::{in_guest, PATH};
-use support::{exit_reasons, expect, rc, run, Agent, LoopDevice};
+use support::{exit_reasons, expect, median_ms, rc, run, Agent, LoopDevice};
 
 const ISCSI: &str = env!("CARGO_BIN_EXE_iscsi");
 const HB_ISCSI: &str = "/usr/lib/ocf/resource.d/heartbeat/iscsi";
@@ -797,18 +797,6 @@ fn guest_ocf_tester() {
         "ocf-tester iscsi failed:\n{text}"
     );
     assert!(t.sessions().is_empty(), "{:?}", t.sessions());
-}
-
-fn median_ms(n: usize, mut f: impl FnMut()) -> f64 {
-    let mut v: Vec<f64> = (0..n)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed().as_secs_f64() * 1000.0
-        })
-        .collect();
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[n / 2]
 }
 
 /// Benchmark, not a test (no timing is asserted): ours against heartbeat

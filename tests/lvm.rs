@@ -21,10 +21,10 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::guest::{in_guest, PATH};
-use support::{exit_reasons, expect, expect_reason, rc, run, Agent, LoopDevice};
+use support::{exit_reasons, expect, expect_reason, median_ms, rc, run, Agent, LoopDevice};
 
 const ACTIVATE: &str = env!("CARGO_BIN_EXE_LVM-activate");
 const LEGACY: &str = env!("CARGO_BIN_EXE_LVM");
@@ -224,24 +224,11 @@ impl Drop for Case {
         // Remove our VGs' dm devices whatever their owner, then the loops
         // (fields) go, then the directory.
         for vg in &self.vgs {
-            let prefix = format!("{}-", vg.replace('-', "--"));
-            let names = Command::new("dmsetup")
-                .args(["info", "-c", "--noheadings", "-o", "name"])
-                .output()
-                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-                .unwrap_or_default();
-            for n in names
-                .lines()
-                .map(str::trim)
-                .filter(|n| n.starts_with(&prefix))
-            {
-                let _ = Command::new("dmsetup").args(["remove", "-f", n]).status();
-            }
+            support::remove_dm_devices_of_vg(vg);
         }
     }
 }
 
-/// Run `action` and return (exit code, stdout, stderr).
 /// Require 6 and exactly one exit reason containing `needle`.
 #[track_caller]
 fn expect_configured(agent: &Agent, action: &str, needle: &str) {
@@ -728,18 +715,6 @@ fn guest_ocf_tester_on_each_agent_and_mode() {
     );
     assert!(c.tags(&tag_vg).is_empty());
     assert!(!c.active(&tag_vg, "lv-1") && !c.active(&sid_vg, "lv-1"));
-}
-
-fn median_ms(n: usize, mut f: impl FnMut()) -> f64 {
-    let mut v: Vec<f64> = (0..n)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed().as_secs_f64() * 1000.0
-        })
-        .collect();
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[n / 2]
 }
 
 /// Benchmark, not a test (no timing is asserted): ours against heartbeat

@@ -254,25 +254,9 @@ fn bad_parameters() {
 #[test]
 fn self_fence_reboots_when_the_unmount_fails() {
     let fs = Fs::new("fence");
-    // a reboot that only records how it was called, first on PATH (the only
-    // deviation from rgmanager's environment here, and checked below)
-    let bin = fs.dir.path().join("bin");
-    std::fs::create_dir(&bin).unwrap();
-    let marker = fs.dir.path().join("rebooted");
-    let fake = bin.join("reboot");
-    std::fs::write(
-        &fake,
-        format!("#!/bin/sh\necho \"$@\" > '{}'\n", marker.display()),
-    )
-    .unwrap();
-    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let path = format!("{}:{}", bin.display(), ocf::command::DEFAULT_PATH);
-    let tools = ocf::Tools::from_env(&ocf::Env::from_pairs([("PATH", path.as_str())]));
-    assert_eq!(
-        tools.find("reboot"),
-        Some(fake.clone()),
-        "refusing to run: the real reboot would be found"
-    );
+    // a reboot that only records how it was called, first on PATH
+    let reboot = support::rgmanager::RecordingReboot::new(fs.dir.path());
+    let path = reboot.path.clone();
     let a = fs
         .agent()
         .env("PATH", &path)
@@ -281,12 +265,12 @@ fn self_fence_reboots_when_the_unmount_fails() {
     a.expect("start", rc::SUCCESS);
     // a successful stop never fences
     a.expect("stop", rc::SUCCESS);
-    assert!(!marker.exists());
+    assert_eq!(reboot.called_with(), None);
     a.expect("start", rc::SUCCESS);
     let holder = Holder::new(&fs.mnt);
     a.expect("stop", rc::ERR_GENERIC)
         .stderr(contains("self_fence"));
-    let args = std::fs::read_to_string(&marker).expect("reboot was not called");
+    let args = reboot.called_with().expect("reboot was not called");
     assert_eq!(args.trim(), "-f -n");
     drop(holder);
     a.expect("stop", rc::SUCCESS);

@@ -315,19 +315,7 @@ impl Case {
 impl Drop for Case {
     fn drop(&mut self) {
         for vg in &self.vgs {
-            let prefix = format!("{}-", vg.replace('-', "--"));
-            let names = Command::new("dmsetup")
-                .args(["info", "-c", "--noheadings", "-o", "name"])
-                .output()
-                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-                .unwrap_or_default();
-            for n in names
-                .lines()
-                .map(str::trim)
-                .filter(|n| n.starts_with(&prefix))
-            {
-                let _ = Command::new("dmsetup").args(["remove", "-f", n]).status();
-            }
+            support::remove_dm_devices_of_vg(vg);
         }
     }
 }
@@ -524,37 +512,22 @@ fn guest_self_fence_when_the_stop_fails() {
     let mut c = Case::new("fence");
     let vg = c.vg(&["lv-1"]);
     // a reboot that only records how it was called, first on PATH
-    let bin = c.dir.path().join("fencebin");
-    std::fs::create_dir(&bin).unwrap();
-    let marker = c.dir.path().join("rebooted");
-    let fake = bin.join("reboot");
-    std::fs::write(
-        &fake,
-        format!("#!/bin/sh\necho \"$@\" > '{}'\n", marker.display()),
-    )
-    .unwrap();
-    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let path = format!("{}:{}", bin.display(), ocf::command::DEFAULT_PATH);
-    let tools = ocf::Tools::from_env(&ocf::Env::from_pairs([("PATH", path.as_str())]));
-    assert_eq!(
-        tools.find("reboot"),
-        Some(fake.clone()),
-        "refusing to run: the real reboot would be found"
-    );
+    let reboot = support::rgmanager::RecordingReboot::new(c.dir.path());
+    let path = reboot.path.clone();
     let a = c
         .agent("fence", &vg)
         .env("PATH", &path)
         .param("self_fence", "1");
     expect(&a, "start", rc::SUCCESS);
     expect(&a, "stop", rc::SUCCESS);
-    assert!(!marker.exists(), "a good stop fenced");
+    assert_eq!(reboot.called_with(), None, "a good stop fenced");
     expect(&a, "start", rc::SUCCESS);
     // hold the LV open: deactivation fails
     let holder = std::fs::File::open(dm_node(&vg, "lv-1")).unwrap();
     let short = a.clone().env("OCF_RESKEY_RGMANAGER_meta_timeout", "6");
     let stderr = expect(&short, "stop", rc::ERR_GENERIC);
     assert!(stderr.contains("self_fence"), "{stderr}");
-    let args = std::fs::read_to_string(&marker).expect("reboot was not called");
+    let args = reboot.called_with().expect("reboot was not called");
     assert_eq!(args.trim(), "-f -n");
     drop(holder);
     expect(&a, "stop", rc::SUCCESS);

@@ -360,6 +360,13 @@ pub fn lock_name(ctx: &Context) -> String {
 /// The `main` of every agent binary: dispatch on the process's arguments
 /// and environment, print, exit with the OCF code.
 pub fn main<A: ResourceAgent>() -> ! {
+    main_with_exit::<A>(Outcome::code)
+}
+
+/// [`main`] for a caller whose exit codes are not all OCF's (rgmanager's
+/// `migrate` exits 150 when the VM still runs on the source): `exit` picks
+/// the process exit code from the outcome.
+pub fn main_with_exit<A: ResourceAgent>(exit: impl FnOnce(&Outcome) -> i32) -> ! {
     std::panic::set_hook(Box::new(|info| {
         eprintln!("ocf-exit-reason:internal error: {info}");
         std::process::exit(OcfStatus::ErrGeneric.code());
@@ -376,7 +383,7 @@ pub fn main<A: ResourceAgent>() -> ! {
         let _ = out.write_all(outcome.stdout.as_bytes());
         let _ = out.flush();
     }
-    std::process::exit(outcome.code())
+    std::process::exit(exit(&outcome))
 }
 
 #[cfg(test)]

@@ -148,6 +148,37 @@ pub fn expect_reason(agent: &Agent, action: &str, want: i32, needle: &str) {
     );
 }
 
+/// The median wall time of `n` calls of `f`, in ms (benchmarks).
+pub fn median_ms(n: usize, mut f: impl FnMut()) -> f64 {
+    let mut v: Vec<f64> = (0..n)
+        .map(|_| {
+            let t = std::time::Instant::now();
+            f();
+            t.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[n / 2]
+}
+
+/// Remove every device-mapper device of volume group `vg` (a test's VG,
+/// whoever activated it), forcibly: a fixture's last word.
+pub fn remove_dm_devices_of_vg(vg: &str) {
+    let prefix = format!("{}-", vg.replace('-', "--"));
+    let names = Command::new("dmsetup")
+        .args(["info", "-c", "--noheadings", "-o", "name"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    for n in names
+        .lines()
+        .map(str::trim)
+        .filter(|n| n.starts_with(&prefix))
+    {
+        let _ = Command::new("dmsetup").args(["remove", "-f", n]).status();
+    }
+}
+
 /// A temporary directory removed on drop.
 pub fn tempdir(prefix: &str) -> tempfile::TempDir {
     tempfile::Builder::new()

@@ -267,3 +267,43 @@ pub fn meta_data(bin: &str, rtype: &str) -> MetaData {
     }
     md
 }
+
+/// A TEST DOUBLE of `reboot` (self_fence must not reboot the test
+/// machine): a script in `dir/bin` that records its arguments in
+/// `dir/rebooted`. `path` puts it first on the default PATH, and is
+/// checked to find it before anything else.
+pub struct RecordingReboot {
+    pub path: String,
+    pub marker: std::path::PathBuf,
+}
+
+impl RecordingReboot {
+    pub fn new(dir: &Path) -> RecordingReboot {
+        let bin = dir.join("fencebin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let marker = dir.join("rebooted");
+        let fake = bin.join("reboot");
+        std::fs::write(
+            &fake,
+            format!("#!/bin/sh\necho \"$@\" > '{}'\n", marker.display()),
+        )
+        .unwrap();
+        std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let path = format!("{}:{}", bin.display(), ocf::command::DEFAULT_PATH);
+        let tools = ocf::Tools::from_env(&ocf::Env::from_pairs([("PATH", path.as_str())]));
+        assert_eq!(
+            tools.find("reboot"),
+            Some(fake),
+            "refusing to run: the real reboot would be found"
+        );
+        RecordingReboot { path, marker }
+    }
+
+    /// The arguments reboot was called with; None if it was not.
+    pub fn called_with(&self) -> Option<String> {
+        std::fs::read_to_string(&self.marker)
+            .ok()
+            .map(|s| s.trim().to_string())
+    }
+}

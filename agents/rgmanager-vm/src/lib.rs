@@ -679,29 +679,13 @@ fn refuse_xm_config(f: &Path) -> Result<(), Failure> {
 /// The `main` of the `vm` binary: [`ocf::main`], plus vm.sh's exit code 150
 /// for a failed migration that left the VM running here.
 pub fn main() -> ! {
-    std::panic::set_hook(Box::new(|info| {
-        eprintln!("ocf-exit-reason:internal error: {info}");
-        std::process::exit(OcfStatus::ErrGeneric.code());
-    }));
-    let args: Vec<String> = std::env::args_os()
-        .skip(1)
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    let tty = nix::unistd::isatty(std::io::stderr()).unwrap_or(false);
-    let outcome = ocf::dispatch::<Vm>(&args, Env::from_process(), tty);
-    if !outcome.stdout.is_empty() {
-        use std::io::Write;
-        let mut out = std::io::stdout().lock();
-        let _ = out.write_all(outcome.stdout.as_bytes());
-        let _ = out.flush();
-    }
-    let code = if STILL_ON_SOURCE.load(Ordering::SeqCst) && outcome.status == OcfStatus::ErrGeneric
-    {
-        MIGRATE_STILL_ON_SOURCE
-    } else {
-        outcome.code()
-    };
-    std::process::exit(code)
+    ocf::main_with_exit::<Vm>(|outcome| {
+        if STILL_ON_SOURCE.load(Ordering::SeqCst) && outcome.status == OcfStatus::ErrGeneric {
+            MIGRATE_STILL_ON_SOURCE
+        } else {
+            outcome.code()
+        }
+    })
 }
 
 #[cfg(test)]
