@@ -13,6 +13,7 @@
 
 pub mod action;
 pub mod agent;
+pub mod checked;
 pub mod cli;
 pub mod command;
 pub mod context;
@@ -29,6 +30,7 @@ pub use action::Action;
 pub use agent::{
     dispatch, lock_name, main, main_with_exit, map_invalid_env, Outcome, ResourceAgent,
 };
+pub use checked::CheckedOnce;
 pub use command::{Cmd, Output, RunError, Tools};
 pub use context::Context;
 pub use deadline::Deadline;

@@ -21,10 +21,9 @@
 pub mod dm;
 pub mod lvm;
 
-use std::cell::RefCell;
-
 use ocf::{
-    ActionSpec, AgentMeta, Context, Failure, OcfResult, OcfStatus, ParamSpec, Params, ResourceAgent,
+    ActionSpec, AgentMeta, CheckedOnce, Context, Failure, OcfResult, OcfStatus, ParamSpec, Params,
+    ResourceAgent,
 };
 
 use crate::lvm::{Lvm, VgInfo};
@@ -170,7 +169,7 @@ pub struct LvmActivate {
     pub degraded: bool,
     pub majority_pvs: bool,
     pub takeover: bool,
-    checked: RefCell<Option<Checked>>,
+    checked: CheckedOnce<Checked>,
 }
 
 impl LvmActivate {
@@ -188,14 +187,14 @@ impl LvmActivate {
             degraded: false,
             majority_pvs: false,
             takeover: false,
-            checked: RefCell::new(None),
+            checked: CheckedOnce::default(),
         }
     }
 
     /// Hand `start` what the caller already checked (a persona with its own
     /// setup rules), so `start` does not run [`LvmActivate::check`].
     pub fn set_checked(&self, c: Checked) {
-        *self.checked.borrow_mut() = Some(c);
+        self.checked.set(c);
     }
 
     fn mode(&self) -> Option<AccessMode> {
@@ -412,27 +411,16 @@ impl ResourceAgent for LvmActivate {
             degraded: p.bool("degraded_activation"),
             majority_pvs: p.bool("majority_pvs"),
             takeover: p.bool("takeover"),
-            checked: RefCell::new(None),
+            checked: CheckedOnce::default(),
         })
     }
 
     fn validate(&self, ctx: &Context) -> Result<(), Failure> {
-        use ocf::Action;
-        match ctx.action {
-            Action::Start | Action::ValidateAll => {
-                let c = self.check(ctx)?;
-                *self.checked.borrow_mut() = Some(c);
-                Ok(())
-            }
-            _ => Ok(()),
-        }
+        self.checked.validate(ctx, || self.check(ctx))
     }
 
     fn start(&self, ctx: &Context) -> OcfResult {
-        let c = match self.checked.borrow_mut().take() {
-            Some(c) => c,
-            None => self.check(ctx)?,
-        };
+        let c = self.checked.take_or(|| self.check(ctx))?;
         let lv = self.lv.as_deref();
         let active = !dm::active_lvs(&self.vg, lv).is_empty();
         match self.mode().expect("checked") {

@@ -85,7 +85,7 @@ pub struct Lvm2 {
     pub exclusive: bool,
     pub tag: String,
     pub partial: bool,
-    checked: std::cell::RefCell<Option<(Lvm, VgInfo, Mode)>>,
+    checked: ocf::CheckedOnce<(Lvm, VgInfo, Mode)>,
 }
 
 /// The agent type (named after the OCF type `LVM`).
@@ -160,22 +160,11 @@ impl ResourceAgent for Lvm2 {
     }
 
     fn validate(&self, ctx: &Context) -> Result<(), Failure> {
-        use ocf::Action;
-        match ctx.action {
-            Action::Start | Action::ValidateAll => {
-                let c = self.check(ctx)?;
-                *self.checked.borrow_mut() = Some(c);
-                Ok(())
-            }
-            _ => Ok(()),
-        }
+        self.checked.validate(ctx, || self.check(ctx))
     }
 
     fn start(&self, ctx: &Context) -> OcfResult {
-        let (lvm, vg, mode) = match self.checked.borrow_mut().take() {
-            Some(c) => c,
-            None => self.check(ctx)?,
-        };
+        let (lvm, vg, mode) = self.checked.take_or(|| self.check(ctx))?;
         ocf::info!("activating volume group {}", self.vg);
         match mode {
             Mode::Plain => {

@@ -32,7 +32,6 @@
 //! start and stop advertise 30 s instead of lvm.sh's 5 s (our operations end
 //! inside their timeout; 5 s would cut a `vgchange` on a loaded node).
 
-use std::cell::RefCell;
 use std::time::Duration;
 
 use ocf::{
@@ -170,7 +169,7 @@ pub struct RgLvm {
     self_fence: bool,
     /// This node's name: the owner tag.
     node: String,
-    setup: RefCell<Option<Setup>>,
+    setup: ocf::CheckedOnce<Setup>,
 }
 
 impl ResourceAgent for RgLvm {
@@ -193,27 +192,16 @@ impl ResourceAgent for RgLvm {
             lv: p.str("lv_name").map(str::to_string),
             self_fence: p.bool("self_fence"),
             node,
-            setup: RefCell::new(None),
+            setup: ocf::CheckedOnce::default(),
         })
     }
 
     fn validate(&self, ctx: &Context) -> Result<(), Failure> {
-        use ocf::Action;
-        match ctx.action {
-            Action::Start | Action::ValidateAll => {
-                let s = self.check_setup(ctx)?;
-                *self.setup.borrow_mut() = Some(s);
-                Ok(())
-            }
-            _ => Ok(()),
-        }
+        self.setup.validate(ctx, || self.check_setup(ctx))
     }
 
     fn start(&self, ctx: &Context) -> OcfResult {
-        let s = match self.setup.borrow_mut().take() {
-            Some(s) => s,
-            None => self.check_setup(ctx)?,
-        };
+        let s = self.setup.take_or(|| self.check_setup(ctx))?;
         let mode = if s.clustered {
             AccessMode::Clvmd
         } else {
