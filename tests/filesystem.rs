@@ -10,6 +10,7 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{RwLock, RwLockReadGuard};
 use std::time::Duration;
 
 use assert_cmd::prelude::*;
@@ -19,11 +20,25 @@ use support::{is_mounted, rc, Agent, Holder, LoopDevice};
 
 const BIN: &str = env!("CARGO_BIN_EXE_Filesystem");
 
-/// A loop-backed filesystem and an agent configured for it.
+/// The tests of this file run in parallel threads, and where `/` has
+/// shared propagation (systemd's default) mount propagation ties their
+/// mounts together: while `/` is bind-mounted (a peer of `/`), another
+/// test's mount under /var/tmp is copied into the bind, and unmounting
+/// those copies with the bind propagates back to the original. So the bind-of-`/` case runs alone (`write`); every
+/// other case that mounts holds `read` for as long as its mounts exist.
+static MOUNTS: RwLock<()> = RwLock::new(());
+
+fn mounting() -> RwLockReadGuard<'static, ()> {
+    MOUNTS.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A loop-backed filesystem and an agent configured for it. Fields drop
+/// after `Drop::drop` unmounted: the loop device, then the lock.
 struct Fs {
     dir: tempfile::TempDir,
     dev: Option<LoopDevice>,
     mnt: PathBuf,
+    _mounting: RwLockReadGuard<'static, ()>,
 }
 
 impl Fs {
@@ -32,6 +47,7 @@ impl Fs {
     }
 
     fn with_mount_name(fstype: &str, name: &str) -> Fs {
+        let guard = mounting();
         let dir = support::tempdir("fs");
         let dev = LoopDevice::new(dir.path(), if fstype == "xfs" { 320 } else { 64 }, fstype);
         let mnt = dir.path().join(name);
@@ -39,6 +55,7 @@ impl Fs {
             dir,
             dev: Some(dev),
             mnt,
+            _mounting: guard,
         }
     }
 
@@ -320,6 +337,7 @@ fn a_loop_device_without_medium_fails_start_and_mounts_nothing() {
 
 #[test]
 fn bind_mount_with_read_only_option_leaves_the_source_writable() {
+    let _mounting = mounting();
     let dir = support::tempdir("fs-bind");
     let src = dir.path().join("source dir");
     let mnt = dir.path().join("bound");
@@ -347,6 +365,8 @@ fn bind_mount_with_read_only_option_leaves_the_source_writable() {
 
 #[test]
 fn stopping_a_bind_mount_of_root_kills_only_what_is_inside_it() {
+    // alone: no other case's mount may be propagated into this bind
+    let _alone = MOUNTS.write().unwrap_or_else(|e| e.into_inner());
     let dir = support::tempdir("fs-bindroot");
     let mnt = dir.path().join("root");
     let a = Agent::new(BIN, dir.path())

@@ -855,9 +855,9 @@ impl Filesystem {
     /// mounted signal its users (term_signals for the first half of the
     /// budget, kill_signals after) and try again.
     fn unmount(&self, umount: &Path, m: &Mount, budget: &Deadline) -> Result<(), String> {
-        let gone = |id: u64| {
+        let gone = |m: &Mount| {
             mounts::read()
-                .map(|t| !t.iter().any(|x| x.id == id))
+                .map(|t| !t.iter().any(|x| x.is_same(m)))
                 .unwrap_or(false)
         };
         let graceful = budget.reserving(budget.remaining() / 2);
@@ -869,7 +869,7 @@ impl Filesystem {
                 cmd = cmd.arg("-f");
             }
             let out = cmd.arg(&m.target).run(budget);
-            if gone(m.id) {
+            if gone(m) {
                 return Ok(());
             }
             let why = match out {
@@ -904,7 +904,7 @@ impl Filesystem {
                 }
             }
             if !budget.sleep(self.signal_delay.max(Duration::from_millis(100))) {
-                if gone(m.id) {
+                if gone(m) {
                     return Ok(());
                 }
                 return Err(format!(

@@ -28,6 +28,16 @@ pub struct Mount {
 }
 
 impl Mount {
+    /// The same mount as `other`, not merely one with its ID: the kernel
+    /// hands a freed mount ID to the next mount made anywhere on the
+    /// machine, so "ID still listed" alone does not mean "still mounted".
+    pub fn is_same(&self, other: &Mount) -> bool {
+        self.id == other.id
+            && self.parent == other.parent
+            && self.dev == other.dev
+            && self.target == other.target
+    }
+
     pub fn read_only(&self) -> bool {
         self.options.split(',').any(|o| o == "ro")
     }
@@ -151,6 +161,15 @@ mod tests {
         assert!(!m[2].read_only());
         assert_eq!(m[6].source, "srv:/export\\x");
         assert_eq!(m[3].super_options, "rw,attr2");
+    }
+
+    #[test]
+    fn a_reused_mount_id_is_not_the_same_mount() {
+        let m = parse(SAMPLE);
+        assert!(m[2].is_same(&m[2].clone()));
+        // our mount went; another test's mount got its ID
+        let reused = parse("100 27 7:3 / /var/tmp/other rw - ext4 /dev/loop3 rw\n");
+        assert!(!m[2].is_same(&reused[0]));
     }
 
     #[test]
