@@ -922,6 +922,18 @@ fn attr<'a>(element: &'a str, name: &str) -> Option<&'a str> {
 // ---------------------------------------------------------------------------
 // Resource definitions, written as for the heartbeat agents
 
+/// The primitives in a piece of CIB XML, in order, as `id ocf:provider:type`.
+fn primitives(xml: &str) -> Vec<String> {
+    xml.split("<primitive ")
+        .skip(1)
+        .map(|e| format!(" {}", e.split('>').next().unwrap_or("")))
+        .map(|e| {
+            let a = |n| attr(&e, n).unwrap_or("?");
+            format!("{} ocf:{}:{}", a("id"), a("provider"), a("type"))
+        })
+        .collect()
+}
+
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -1628,15 +1640,7 @@ fn one_node_group(guest: &dyn Guest) {
     cluster.pcs_create(&[fs, vm]);
     let resources = cluster.cli("cibadmin", &["--query", "--scope", "resources"]);
     // exactly our two primitives, in this order, under our provider
-    let primitives: Vec<String> = resources
-        .split("<primitive ")
-        .skip(1)
-        .map(|e| format!(" {}", e.split('>').next().unwrap_or("")))
-        .map(|e| {
-            let a = |n| attr(&e, n).unwrap_or("?");
-            format!("{} ocf:{}:{}", a("id"), a("provider"), a("type"))
-        })
-        .collect();
+    let primitives = primitives(&resources);
     assert_eq!(
         primitives,
         [
@@ -2160,15 +2164,7 @@ fn pcs_creates_the_readme_stack() {
         .and_then(|g| g.split("</group>").next())
         .unwrap_or_else(|| panic!("no group in:\n{cib}"));
     assert!(group.starts_with("id=\"g_vm1\""), "{group}");
-    let primitives: Vec<String> = group
-        .split("<primitive ")
-        .skip(1)
-        .map(|e| format!(" {}", e.split('>').next().unwrap_or("")))
-        .map(|e| {
-            let a = |n| attr(&e, n).unwrap_or("?");
-            format!("{} ocf:{}:{}", a("id"), a("provider"), a("type"))
-        })
-        .collect();
+    let primitives = primitives(group);
     assert_eq!(
         primitives,
         [

@@ -74,14 +74,7 @@ impl Daemon {
             "starting libvirtd: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let t = Instant::now();
-        while !d.virsh_ok(&d.test_uri(), &["uri"]) {
-            assert!(
-                t.elapsed() < Duration::from_secs(30),
-                "libvirtd did not answer"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        d.wait_answering(&d.test_uri(), "libvirtd did not answer");
         d.holder = Some(
             Command::new("virsh")
                 .args(["-c", &d.test_uri(), "event", "--all", "--loop"])
@@ -121,6 +114,15 @@ impl Daemon {
         std::fs::read_to_string(self.dir.join(file))
             .ok()
             .and_then(|s| s.trim().parse().ok())
+    }
+
+    /// Wait (30 s at most) until the daemon answers on `uri`.
+    fn wait_answering(&self, uri: &str, failure: &str) {
+        let t = Instant::now();
+        while !self.virsh_ok(uri, &["uri"]) {
+            assert!(t.elapsed() < Duration::from_secs(30), "{failure}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     pub fn virsh_ok(&self, uri: &str, args: &[&str]) -> bool {
@@ -177,14 +179,10 @@ impl Daemon {
             "restarting libvirtd: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let t = Instant::now();
-        while !self.virsh_ok(&self.qemu_uri(), &["uri"]) {
-            assert!(
-                t.elapsed() < Duration::from_secs(30),
-                "libvirtd did not answer after its restart"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.wait_answering(
+            &self.qemu_uri(),
+            "libvirtd did not answer after its restart",
+        );
     }
 }
 
