@@ -19,7 +19,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use support::guest::{in_guest, PATH};
-use support::{exit_reasons, expect, median_ms, rc, run, Agent, LoopDevice};
+use support::{
+    bench_line, exit_reasons, expect, local_copy, monitor_median_ms, program_median_ms, rc, run,
+    Agent, LoopDevice,
+};
 
 const ISCSI: &str = env!("CARGO_BIN_EXE_iscsi");
 const HB_ISCSI: &str = "/usr/lib/ocf/resource.d/heartbeat/iscsi";
@@ -809,12 +812,10 @@ fn bench_monitor_against_heartbeat_and_true() {
     let portal = "127.0.0.1:3316";
     // Ours and `true` run from the guest's tmpfs (a debug binary over 9p
     // is re-read at every exec); heartbeat and its tools stay in place.
-    let local = |bin: &str| {
-        let to = t.path().join(Path::new(bin).file_name().unwrap());
-        std::fs::copy(bin, &to).unwrap();
-        to.to_str().unwrap().to_string()
-    };
-    let (ours_bin, true_bin) = (local(ISCSI), local("/usr/bin/true"));
+    let (ours_bin, true_bin) = (
+        local_copy(t.path(), ISCSI),
+        local_copy(t.path(), "/usr/bin/true"),
+    );
     let ours = Agent::new(&ours_bin, t.path())
         .param("portal", portal)
         .param("target", t.iqn.as_str());
@@ -828,21 +829,15 @@ fn bench_monitor_against_heartbeat_and_true() {
     expect(&ours, "monitor", rc::SUCCESS);
     expect(&hb, "monitor", rc::SUCCESS);
     let n = 11;
-    let mon = |a: &Agent| {
-        let a = a.clone();
-        move || {
-            let out = a.command(&["monitor"]).output().unwrap();
-            assert_eq!(out.status.code(), Some(0), "{}", a.bin().display());
-        }
-    };
-    let t_true = median_ms(n, || {
-        assert!(Command::new(&true_bin).output().unwrap().status.success());
-    });
-    let t_ours = median_ms(n, mon(&ours));
-    let t_hb = median_ms(n, mon(&hb));
-    println!(
-        "BENCH agent=iscsi action=monitor ours_ms={t_ours:.2} heartbeat_ms={t_hb:.2} \
-         true_ms={t_true:.2} runs={n} where=guest-kernel"
+    let t_true = program_median_ms(&true_bin, n);
+    let t_ours = monitor_median_ms(&ours, n);
+    let t_hb = monitor_median_ms(&hb, n);
+    bench_line(
+        "iscsi",
+        "monitor",
+        (t_ours, t_hb, t_true),
+        n,
+        "guest-kernel",
     );
     expect(&ours, "stop", rc::SUCCESS);
 }

@@ -24,7 +24,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use support::guest::{in_guest, PATH};
-use support::{exit_reasons, expect, expect_reason, median_ms, rc, run, Agent, LoopDevice};
+use support::{
+    bench_line, exit_reasons, expect, expect_reason, local_copy, monitor_median_ms,
+    program_median_ms, rc, run, Agent, LoopDevice,
+};
 
 const ACTIVATE: &str = env!("CARGO_BIN_EXE_LVM-activate");
 const LEGACY: &str = env!("CARGO_BIN_EXE_LVM");
@@ -731,11 +734,7 @@ fn bench_monitor_against_heartbeat_and_true() {
     // without a page cache: every exec of a 12 MB debug binary re-reads
     // it. Run ours, and `true`, from the guest's tmpfs, as from a local
     // disk. (The heartbeat agents and their tools stay where they are.)
-    let local = |bin: &str| {
-        let to = c.path().join(Path::new(bin).file_name().unwrap());
-        std::fs::copy(bin, &to).unwrap();
-        to.to_str().unwrap().to_string()
-    };
+    let local = |bin: &str| local_copy(c.path(), bin);
     let (act_bin, leg_bin, true_bin) = (local(ACTIVATE), local(LEGACY), local("/usr/bin/true"));
     let ours = c
         .agent(&act_bin)
@@ -759,28 +758,16 @@ fn bench_monitor_against_heartbeat_and_true() {
         expect(a, "monitor", rc::SUCCESS);
     }
     let n = 15;
-    let mon = |a: &Agent| {
-        let a = a.clone();
-        move || {
-            let out = a.command(&["monitor"]).output().unwrap();
-            assert_eq!(out.status.code(), Some(0), "{}", a.bin().display());
-        }
-    };
-    let t_true = median_ms(n, || {
-        assert!(Command::new(&true_bin).output().unwrap().status.success());
-    });
-    let t_ours = median_ms(n, mon(&ours));
-    let t_ours_legacy = median_ms(n, mon(&ours_legacy));
-    let t_hb = median_ms(n, mon(&hb_activate));
-    let t_hb_legacy = median_ms(n, mon(&hb_legacy));
+    let t_true = program_median_ms(&true_bin, n);
+    let t_ours = monitor_median_ms(&ours, n);
+    let t_ours_legacy = monitor_median_ms(&ours_legacy, n);
+    let t_hb = monitor_median_ms(&hb_activate, n);
+    let t_hb_legacy = monitor_median_ms(&hb_legacy, n);
     for (agent, ours, hb) in [
         ("LVM-activate", t_ours, t_hb),
         ("LVM", t_ours_legacy, t_hb_legacy),
     ] {
-        println!(
-            "BENCH agent={agent} action=monitor ours_ms={ours:.2} heartbeat_ms={hb:.2} \
-             true_ms={t_true:.2} runs={n} where=guest-kernel"
-        );
+        bench_line(agent, "monitor", (ours, hb, t_true), n, "guest-kernel");
     }
     expect(&ours, "stop", rc::SUCCESS);
 }

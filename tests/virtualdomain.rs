@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use support::libvirt::*;
 use support::virtualdomain::{have_libvirtd, nested_cargo, vd_binary, vd_example};
-use support::{rc, tempdir, Agent};
+use support::{bench_line, rc, tempdir, Agent};
 
 fn timed(agent: &Agent, action: &str, code: i32) -> Duration {
     let t = Instant::now();
@@ -1172,14 +1172,6 @@ fn compare(title: &str, runs: usize, rows: &[(&str, &dyn Fn() -> Command)]) -> V
     med.into_iter().map(millis).collect()
 }
 
-/// One machine-readable line for bench/all.sh.
-fn bench_line(action: &str, ours: f64, heartbeat: f64, true_ms: f64, runs: usize, at: &str) {
-    println!(
-        "BENCH agent=VirtualDomain action={action} ours_ms={ours:.2} heartbeat_ms={heartbeat:.2} \
-         true_ms={true_ms:.2} runs={runs} where={at}"
-    );
-}
-
 /// The monitor comparison on one domain: our agent, the heartbeat agent
 /// (same parameters: autoset_utilization_* off in both), `virsh domstate`
 /// and the bare query (examples/domstate.rs: the same `virt` crate, one
@@ -1231,7 +1223,7 @@ fn bench_monitors(
         ],
     );
     let true_ms = m[4];
-    bench_line("monitor", m[0], m[1], true_ms, runs, at);
+    bench_line("VirtualDomain", "monitor", (m[0], m[1], true_ms), runs, at);
     let d = compare(
         &format!(
             "{title}, autoset_utilization_* at their defaults (true: crm_resource, no CIB here)"
@@ -1247,10 +1239,9 @@ fn bench_monitors(
         ],
     );
     bench_line(
+        "VirtualDomain",
         "monitor-utilization-no-CIB",
-        d[0],
-        d[1],
-        true_ms,
+        (d[0], d[1], true_ms),
         runs.div_ceil(4),
         at,
     );
@@ -1284,10 +1275,9 @@ fn bench_monitors(
         ],
     );
     bench_line(
+        "VirtualDomain",
         "monitor-utilization-cluster",
-        c[0],
-        c[1],
-        true_ms,
+        (c[0], c[1], true_ms),
         runs.div_ceil(2),
         at,
     );

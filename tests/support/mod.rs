@@ -161,6 +161,44 @@ pub fn median_ms(n: usize, mut f: impl FnMut()) -> f64 {
     v[n / 2]
 }
 
+/// The median of `n` successful `monitor` runs of `agent`, in ms.
+pub fn monitor_median_ms(agent: &Agent, n: usize) -> f64 {
+    median_ms(n, || {
+        let out = agent.command(&["monitor"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", agent.bin().display());
+    })
+}
+
+/// The median of `n` runs of `program` (no arguments, must succeed), in ms.
+pub fn program_median_ms(program: &str, n: usize) -> f64 {
+    median_ms(n, || {
+        assert!(Command::new(program).output().unwrap().status.success());
+    })
+}
+
+/// A copy of `bin` in `dir` (benchmarks in the guest kernel: a binary on
+/// the host's root is read over 9p at every exec, one in the guest's tmpfs
+/// is not); returns its path.
+pub fn local_copy(dir: &Path, bin: &str) -> String {
+    let to = dir.join(Path::new(bin).file_name().unwrap());
+    std::fs::copy(bin, &to).unwrap();
+    to.to_str().unwrap().to_string()
+}
+
+/// One benchmark row in the machine-readable form bench/all.sh collects.
+pub fn bench_line(
+    agent: &str,
+    action: &str,
+    (ours, heartbeat, true_ms): (f64, f64, f64),
+    runs: usize,
+    at: &str,
+) {
+    println!(
+        "BENCH agent={agent} action={action} ours_ms={ours:.2} heartbeat_ms={heartbeat:.2} \
+         true_ms={true_ms:.2} runs={runs} where={at}"
+    );
+}
+
 /// Remove every device-mapper device of volume group `vg` (a test's VG,
 /// whoever activated it), forcibly: a fixture's last word.
 pub fn remove_dm_devices_of_vg(vg: &str) {

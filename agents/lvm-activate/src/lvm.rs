@@ -156,16 +156,7 @@ impl Lvm {
             if f.len() < 9 || f[0] != vg {
                 continue;
             }
-            let i = info.get_or_insert_with(|| VgInfo {
-                name: f[0].to_string(),
-                attr: f[1].to_string(),
-                lock_type: f[2].to_string(),
-                system_id: f[3].to_string(),
-                tags: split_tags(f[4]),
-                missing_pvs: f[5].trim().parse().unwrap_or(0),
-                autoactivation: f[6] == "enabled",
-                lvs: Vec::new(),
-            });
+            let i = info.get_or_insert_with(|| VgInfo::from_fields(&f));
             if !f[7].is_empty() {
                 i.lvs.push(LvInfo {
                     name: f[7].to_string(),
@@ -193,16 +184,7 @@ impl Lvm {
             }
             info = out.stdout.lines().find_map(|line| {
                 let f: Vec<&str> = line.trim().split('|').collect();
-                (f.len() >= 7 && f[0] == vg).then(|| VgInfo {
-                    name: f[0].to_string(),
-                    attr: f[1].to_string(),
-                    lock_type: f[2].to_string(),
-                    system_id: f[3].to_string(),
-                    tags: split_tags(f[4]),
-                    missing_pvs: f[5].trim().parse().unwrap_or(0),
-                    autoactivation: f[6] == "enabled",
-                    lvs: Vec::new(),
-                })
+                (f.len() >= 7 && f[0] == vg).then(|| VgInfo::from_fields(&f))
             });
         }
         Ok(info)
@@ -238,6 +220,22 @@ pub struct VgInfo {
 }
 
 impl VgInfo {
+    /// The VG from the first seven `|`-separated fields both queries print:
+    /// vg_name, vg_attr, vg_lock_type, vg_systemid, vg_tags,
+    /// vg_missing_pv_count, vg_autoactivation (no LVs yet).
+    fn from_fields(f: &[&str]) -> VgInfo {
+        VgInfo {
+            name: f[0].to_string(),
+            attr: f[1].to_string(),
+            lock_type: f[2].to_string(),
+            system_id: f[3].to_string(),
+            tags: split_tags(f[4]),
+            missing_pvs: f[5].trim().parse().unwrap_or(0),
+            autoactivation: f[6] == "enabled",
+            lvs: Vec::new(),
+        }
+    }
+
     fn attr_char(&self, i: usize) -> char {
         self.attr.chars().nth(i).unwrap_or('-')
     }
