@@ -1434,7 +1434,14 @@ impl ResourceAgent for VirtualDomain {
         });
         if let Some((done, setter)) = downtime {
             done.store(true, std::sync::atomic::Ordering::Relaxed);
-            let _ = setter.join();
+            // The setter may sit in a libvirt call that does not answer:
+            // wait for it only inside the deadline, else leave it behind.
+            let finished = dl.wait_for(Duration::from_millis(20), || {
+                setter.is_finished().then_some(())
+            });
+            if finished.is_some() {
+                let _ = setter.join();
+            }
         }
         let moved = match result {
             Ok(m) => m,
