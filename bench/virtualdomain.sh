@@ -59,6 +59,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+cargo build --quiet --examples
 cargo test --quiet --test virtualdomain --no-run
 cargo test --quiet --test virtualdomain -- --ignored --exact bench_virtualdomain \
     --nocapture --test-threads=1

@@ -17,9 +17,10 @@ RUNS=${1:-200}
 HB=/usr/lib/ocf/resource.d/heartbeat/Xen
 [ -x "$HB" ] || { echo "heartbeat Xen not found: apt-get install resource-agents" >&2; exit 1; }
 
-cargo build --quiet --release --bins --example xl
-REL=$(realpath target/x86_64-unknown-linux-gnu/release)
-OURS=$REL/Xen
+cargo static-agents --quiet
+cargo build --quiet --release --example xl
+REL=$(realpath target/release)
+OURS=$(realpath target/x86_64-unknown-linux-musl/release/Xen)
 
 WORK=$(mktemp -d /var/tmp/ra-rs-bench-xen-XXXXXX)
 trap 'rm -rf "$WORK"' EXIT

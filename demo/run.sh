@@ -17,8 +17,8 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 echo "== building the agents"
-cargo build --quiet --bins
-BIN_DIR=target/x86_64-unknown-linux-gnu/debug
+cargo build --quiet --bin Filesystem
+BIN_DIR=target/debug
 AGENT=$(realpath "$BIN_DIR/Filesystem")
 
 WORK=$(mktemp -d /var/tmp/ra-rs-demo-XXXXXX)

@@ -1,19 +1,15 @@
 #!/usr/bin/env bash
 # Build the resource-agents-rs .deb (and, where rpmbuild exists, the .rpm)
-# from already built agent binaries.
+# holding every agent and every rgmanager persona.
 #
-#   packaging/build-deb.sh [--bin-dir DIR] [--vd-bin PATH] [--vm-bin PATH] [--out DIR] [--no-rpm]
+#   packaging/build-deb.sh [--bin-dir DIR] [--out DIR] [--no-rpm]
 #
-# --bin-dir defaults to the release build (built here if missing).
-# --vd-bin is the VirtualDomain agent, built in its own workspace (it links
-# libvirt dynamically; see agents/virtualdomain/README.md), e.g.
-#   (cd agents/virtualdomain && RUSTFLAGS='-C target-feature=-crt-static' \
-#       cargo build --release --target x86_64-unknown-linux-gnu)
-#   --vd-bin agents/virtualdomain/target/x86_64-unknown-linux-gnu/release/VirtualDomain
-# A VirtualDomain in --bin-dir is taken too. With it the package depends on
-# libvirt0 (the .rpm on libvirt-libs). --vm-bin is the rgmanager vm persona
-# (agents/rgmanager-vm, built in the same workspace with --workspace);
-# default: `vm` beside --vd-bin, else in --bin-dir. Layout:
+# Without --bin-dir the release binaries are built here: the static agents
+# for the musl target (`cargo static-agents`), VirtualDomain and the vm
+# persona, which link libvirt, for the gnu target (`cargo libvirt-agents`;
+# see .cargo/config.toml). --bin-dir takes every binary from one directory
+# (the tests use their own build). A missing agent or persona is an error:
+# the packages always hold all of them. Layout:
 #   /usr/lib/ocf/resource.d/heartbeat-rs/<Agent>        the OCF agents
 #   /usr/share/cluster/<persona>.sh                      rgmanager personas
 #   /usr/share/man/man7/ocf_heartbeat-rs_<Agent>.7.gz    generated from the meta-data
@@ -22,30 +18,28 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 TOP=$(cd "$HERE/.." && pwd)
-BIN_DIR= VD_BIN= VM_BIN= OUT=$TOP/target/packages RPM=1
+BIN_DIR= OUT=$TOP/target/packages RPM=1
 while [ $# -gt 0 ]; do
     case $1 in
         --bin-dir) BIN_DIR=$2; shift 2 ;;
-        --vd-bin) VD_BIN=$2; shift 2 ;;
-        --vm-bin) VM_BIN=$2; shift 2 ;;
         --out) OUT=$2; shift 2 ;;
         --no-rpm) RPM=0; shift ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
+STATIC_DIR=$BIN_DIR LIBVIRT_DIR=$BIN_DIR
 if [ -z "$BIN_DIR" ]; then
-    (cd "$TOP" && cargo build --release --bins)
-    BIN_DIR=$TOP/target/x86_64-unknown-linux-gnu/release
+    (cd "$TOP" && cargo static-agents && cargo libvirt-agents)
+    STATIC_DIR=$TOP/target/x86_64-unknown-linux-musl/release
+    LIBVIRT_DIR=$TOP/target/release
 fi
-if [ -n "$VD_BIN" ]; then
-    [ -x "$VD_BIN" ] || { echo "--vd-bin $VD_BIN: not an executable" >&2; exit 1; }
-    VD_BIN=$(realpath "$VD_BIN")
-    [ -z "$VM_BIN" ] && [ -x "$(dirname "$VD_BIN")/vm" ] && VM_BIN=$(dirname "$VD_BIN")/vm
-fi
-if [ -n "$VM_BIN" ]; then
-    [ -x "$VM_BIN" ] || { echo "--vm-bin $VM_BIN: not an executable" >&2; exit 1; }
-    VM_BIN=$(realpath "$VM_BIN")
-fi
+# bin_of NAME: where the binary NAME comes from
+bin_of() {
+    case $1 in
+        VirtualDomain | vm) echo "$LIBVIRT_DIR/$1" ;;
+        *) echo "$STATIC_DIR/$1" ;;
+    esac
+}
 VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' "$TOP/Cargo.toml" | head -1)
 AGENTS=(Filesystem LVM-activate LVM iscsi VirtualDomain Xen)
 PERSONAS=(fs lvm vm)
@@ -57,34 +51,27 @@ OCF=$ROOT/usr/lib/ocf/resource.d/heartbeat-rs
 install -d "$OCF" "$ROOT/usr/share/man/man7" "$ROOT/usr/share/resource-agents-rs" \
     "$ROOT/usr/share/doc/resource-agents-rs" "$ROOT/usr/sbin"
 found=()
+for a in "${AGENTS[@]}" "${PERSONAS[@]}"; do
+    bin=$(bin_of "$a")
+    [ -x "$bin" ] || { echo "build-deb.sh: $bin: no such executable (agent $a)" >&2; exit 1; }
+done
 for a in "${AGENTS[@]}"; do
-    bin=$BIN_DIR/$a
-    [ "$a" = VirtualDomain ] && [ -n "$VD_BIN" ] && bin=$VD_BIN
-    [ -x "$bin" ] || continue
+    bin=$(bin_of "$a")
     found+=("$a")
     install -m 0755 "$bin" "$OCF/$a"
     "$bin" meta-data > "$ROOT/usr/share/resource-agents-rs/$a.xml"
     "$bin" --man | gzip -9n > "$ROOT/usr/share/man/man7/ocf_heartbeat-rs_$a.7.gz"
 done
-[ ${#found[@]} -gt 0 ] || { echo "no agent binaries in $BIN_DIR" >&2; exit 1; }
+install -d "$ROOT/usr/share/cluster"
 for p in "${PERSONAS[@]}"; do
-    bin=$BIN_DIR/$p
-    [ "$p" = vm ] && [ -n "$VM_BIN" ] && bin=$VM_BIN
-    [ -x "$bin" ] || continue
-    install -d "$ROOT/usr/share/cluster"
-    install -m 0755 "$bin" "$ROOT/usr/share/cluster/$p.sh"
+    install -m 0755 "$(bin_of "$p")" "$ROOT/usr/share/cluster/$p.sh"
 done
 install -m 0755 "$HERE/heartbeat-rs-dropin" "$ROOT/usr/sbin/heartbeat-rs-dropin"
 install -m 0644 "$TOP/README.md" "$ROOT/usr/share/doc/resource-agents-rs/README.md"
 printf 'resource-agents-rs\nLicense: GPL-2.0-or-later\n' > "$ROOT/usr/share/doc/resource-agents-rs/copyright"
 
-depends= linking="statically
- linked"
-if [ -x "$OCF/VirtualDomain" ] || [ -x "$ROOT/usr/share/cluster/vm.sh" ]; then
-    depends="Depends: libvirt0"
-    linking="statically
- linked (VirtualDomain dynamically, against libvirt)"
-fi
+depends="Depends: libvirt0" linking="statically
+ linked (VirtualDomain and vm dynamically, against libvirt)"
 install -d "$ROOT/DEBIAN"
 cat > "$ROOT/DEBIAN/control" <<CONTROL
 Package: resource-agents-rs

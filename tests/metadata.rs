@@ -15,23 +15,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// Every agent binary of the package.
-const AGENTS: &[&str] = &["Filesystem", "LVM", "LVM-activate", "Xen", "iscsi"];
-/// Built in its own workspace (support::virtualdomain).
-const VIRTUALDOMAIN: &str = "VirtualDomain";
-
-/// The agents to check: all of them, VirtualDomain where libvirt is.
-fn agents() -> Vec<&'static str> {
-    let mut all = AGENTS.to_vec();
-    if support::virtualdomain::have_libvirtd() {
-        all.push(VIRTUALDOMAIN);
-    }
-    all
-}
+const AGENTS: &[&str] = &[
+    "Filesystem",
+    "LVM",
+    "LVM-activate",
+    "Xen",
+    "iscsi",
+    "VirtualDomain",
+];
 
 fn binary(name: &str) -> PathBuf {
-    if name == VIRTUALDOMAIN {
-        return PathBuf::from(support::virtualdomain::vd_binary());
-    }
     Path::new(env!("CARGO_BIN_EXE_Filesystem"))
         .parent()
         .unwrap()
@@ -52,7 +45,7 @@ fn meta_data(name: &str, extra: &[(&str, &str)]) -> String {
 #[test]
 fn committed_metadata_matches_every_binary() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("metadata");
-    for name in agents() {
+    for &name in AGENTS {
         let printed = meta_data(name, &[]);
         let file = dir.join(format!("{name}.xml"));
         if std::env::var_os("UPDATE_METADATA").is_some() {
@@ -79,8 +72,7 @@ fn committed_metadata_matches_every_binary() {
     for f in std::fs::read_dir(&dir).unwrap() {
         let f = f.unwrap().file_name().to_string_lossy().into_owned();
         assert!(
-            f.strip_suffix(".xml")
-                .is_some_and(|n| AGENTS.contains(&n) || n == VIRTUALDOMAIN),
+            f.strip_suffix(".xml").is_some_and(|n| AGENTS.contains(&n)),
             "metadata/{f}: a file without an agent"
         );
     }
@@ -94,7 +86,7 @@ fn metadata_is_valid_against_ra_api_1_dtd() {
         "ra-api-1.dtd missing: apt-get install resource-agents"
     );
     // every committed file, VirtualDomain.xml included
-    for name in AGENTS.iter().chain([&VIRTUALDOMAIN]) {
+    for name in AGENTS {
         let file = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("metadata/{name}.xml"));
         // as ocf-tester does it: the document on stdin, the DTD beside us
         let out = Command::new("xmllint")
@@ -113,7 +105,7 @@ fn metadata_is_valid_against_ra_api_1_dtd() {
 
 #[test]
 fn metadata_names_the_agent_and_is_readable_by_nobody() {
-    for name in agents() {
+    for &name in AGENTS {
         let out = Command::new("su")
             .args(["nobody", "-s", "/bin/sh", "-c"])
             .arg(format!("'{}' meta-data", binary(name).display()))

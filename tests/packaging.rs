@@ -70,17 +70,14 @@ fn deb_installs_every_agent_for_pacemaker_and_removes_cleanly() {
         "resource-agents-rs is installed on this machine; this test will not touch it"
     );
     let out = support::tempdir("pkg");
-    let vd = support::virtualdomain::have_libvirtd().then(support::virtualdomain::vd_binary);
+    let vd = Some(support::virtualdomain::vd_binary());
     let bins = bin_dir();
-    let mut args = vec![
+    let args = vec![
         "--bin-dir",
         bins.to_str().unwrap(),
         "--out",
         out.path().to_str().unwrap(),
     ];
-    if let Some(vd) = vd {
-        args.extend(["--vd-bin", vd]);
-    }
     let (ok, text) = run(
         concat!(env!("CARGO_MANIFEST_DIR"), "/packaging/build-deb.sh"),
         &args,

@@ -1,12 +1,6 @@
 //! The VirtualDomain agent as a process, against real libvirt daemons the
 //! tests start themselves.
 //!
-//! VirtualDomain links libvirt dynamically, so it is not a binary of this
-//! (statically linked) package: it is its own cargo workspace under
-//! `agents/virtualdomain`, built by `support::virtualdomain::vd_binary` with
-//! rustflags that replace the root's `+crt-static` (see
-//! agents/virtualdomain/Cargo.toml).
-//!
 //! Each test starts its own libvirtd + virtlogd (`support::libvirt::Lab`,
 //! a daemon in a private mount namespace with the test driver kept alive)
 //! so nothing touches the node's own libvirt and tests run side by side.
@@ -23,29 +17,13 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::libvirt::*;
-use support::virtualdomain::{have_libvirtd, nested_cargo, vd_binary, vd_example};
+use support::virtualdomain::{have_libvirtd, vd_binary, vd_example};
 use support::{bench_line, rc, tempdir, Agent};
 
 fn timed(agent: &Agent, action: &str, code: i32) -> Duration {
     let t = Instant::now();
     agent.expect(action, code);
     t.elapsed()
-}
-
-#[test]
-fn separate_workspace_unit_tests_pass() {
-    if !have_libvirtd() {
-        return;
-    }
-    // the agent's and the rgmanager vm persona's
-    let out = nested_cargo(&["test", "--workspace"]);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{text}");
-    assert!(text.contains("test result: ok"), "{text}");
 }
 
 #[test]

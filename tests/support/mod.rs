@@ -179,9 +179,18 @@ pub fn program_median_ms(program: &str, n: usize) -> f64 {
 /// A copy of `bin` in `dir` (benchmarks in the guest kernel: a binary on
 /// the host's root is read over 9p at every exec, one in the guest's tmpfs
 /// is not); returns its path.
+///
+/// With `RA_BENCH_BIN_DIR` set (bench/all.sh: the static release build), an
+/// agent binary of that name is taken from there, so benchmarks measure
+/// what ships rather than the tests' debug build.
 pub fn local_copy(dir: &Path, bin: &str) -> String {
-    let to = dir.join(Path::new(bin).file_name().unwrap());
-    std::fs::copy(bin, &to).unwrap();
+    let name = Path::new(bin).file_name().unwrap();
+    let from = std::env::var_os("RA_BENCH_BIN_DIR")
+        .map(|d| Path::new(&d).join(name))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| bin.into());
+    let to = dir.join(name);
+    std::fs::copy(&from, &to).unwrap();
     to.to_str().unwrap().to_string()
 }
 

@@ -1,3 +1,0 @@
-fn main() {
-    ocf::main::<ra_virtualdomain::VirtualDomain>()
-}
