@@ -163,14 +163,14 @@ pub fn dispatch<A: ResourceAgent>(args: &[String], env: Env, tty: bool) -> Outco
     };
     if cl.help {
         return Outcome {
-            stdout: crate::cli::help(meta),
+            stdout: meta.help(),
             status: OcfStatus::Success,
             exit: None,
         };
     }
     if cl.man {
         return Outcome {
-            stdout: crate::cli::man(meta, PROVIDER),
+            stdout: meta.man(PROVIDER),
             status: OcfStatus::Success,
             exit: None,
         };

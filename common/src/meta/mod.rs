@@ -1,6 +1,12 @@
 //! Meta-data: what an agent tells the cluster manager about itself.
 //!
-//! Rendered with quick-xml from the same [`ParamSpec`] table the parser uses,
+//! One model ([`AgentMeta`]: the same [`ParamSpec`] table the parser uses, and
+//! the advertised actions) and three renderings of it, each in its own
+//! module: the XML for cluster managers ([`AgentMeta::render`]), `--help` for
+//! people ([`AgentMeta::help`]) and the manual page for packaging
+//! ([`AgentMeta::man`]), so none of them can drift from what the agent parses.
+//!
+//! The XML is rendered with quick-xml
 //! in the OCF 1.0 form that `ocf-tester` validates against `ra-api-1.dtd`
 //! (`xmllint --valid`), which is also what `crm_resource --show-metadata` and
 //! `pcs resource describe` read.
@@ -17,13 +23,13 @@
 //! Nothing of this is printed for the OCF agents, whose output stays valid
 //! against `ra-api-1.dtd`.
 
-use std::io::Cursor;
 use std::time::Duration;
 
-use quick_xml::events::{BytesDecl, BytesText, Event};
-use quick_xml::Writer;
-
 use crate::params::ParamSpec;
+
+mod help;
+mod man;
+mod xml;
 
 /// An action as advertised in `<actions>`.
 #[derive(Clone, Copy, Debug)]
@@ -171,125 +177,20 @@ impl AgentMeta {
         self.params.iter().find(|p| p.primary)
     }
 
-    /// The meta-data document.
+    /// The meta-data document (the OCF XML; see [`xml`]).
     pub fn render(&self) -> String {
-        let mut w = Writer::new_with_indent(Cursor::new(Vec::new()), b' ', 2);
-        self.write(&mut w)
-            .expect("writing XML to memory cannot fail");
-        let mut xml =
-            String::from_utf8(w.into_inner().into_inner()).expect("quick-xml writes UTF-8");
-        xml.push('\n');
-        xml
+        xml::render(self)
     }
 
-    fn write(&self, w: &mut Writer<Cursor<Vec<u8>>>) -> std::io::Result<()> {
-        w.write_event(Event::Decl(BytesDecl::new("1.0", None, None)))?;
-        let doctype = format!("resource-agent SYSTEM \"{}\"", self.dtd());
-        w.write_event(Event::DocType(BytesText::from_escaped(doctype)))?;
-        w.create_element("resource-agent")
-            .with_attribute(("name", self.name))
-            .with_attribute(("version", self.version))
-            .write_inner_content(|w| {
-                w.create_element("version")
-                    .write_text_content(BytesText::new("1.0"))?;
-                desc(w, "longdesc", self.longdesc)?;
-                desc(w, "shortdesc", self.shortdesc)?;
-                w.create_element("parameters").write_inner_content(|w| {
-                    for p in self.params {
-                        write_param(w, p)?;
-                    }
-                    Ok(())
-                })?;
-                w.create_element("actions").write_inner_content(|w| {
-                    for a in self.actions {
-                        write_action(w, a)?;
-                    }
-                    Ok(())
-                })?;
-                if let Some(special) = &self.special {
-                    w.create_element("special")
-                        .with_attribute(("tag", special.tag))
-                        .write_inner_content(|w| {
-                            for c in special.children {
-                                w.create_element(c.element)
-                                    .with_attributes(c.attrs.iter().copied())
-                                    .write_empty()?;
-                            }
-                            Ok(())
-                        })?;
-                }
-                Ok(())
-            })?;
-        Ok(())
+    /// `--help`: actions and parameters for people (see [`help`]).
+    pub fn help(&self) -> String {
+        help::render(self)
     }
-}
 
-fn desc(w: &mut Writer<Cursor<Vec<u8>>>, element: &str, text: &str) -> std::io::Result<()> {
-    w.create_element(element)
-        .with_attribute(("lang", "en"))
-        .write_text_content(BytesText::new(text))?;
-    Ok(())
-}
-
-fn write_param(w: &mut Writer<Cursor<Vec<u8>>>, p: &ParamSpec) -> std::io::Result<()> {
-    let mut el = w
-        .create_element("parameter")
-        .with_attribute(("name", p.name));
-    if p.primary {
-        el = el.with_attribute(("primary", "1"));
+    /// The manual page `ocf_<provider>_<Agent>(7)` (see [`man`]).
+    pub fn man(&self, provider: &str) -> String {
+        man::render(self, provider)
     }
-    if p.required {
-        el = el.with_attribute(("required", "1"));
-    }
-    if let Some(parent) = p.inherit {
-        el = el.with_attribute(("inherit", parent));
-    }
-    if p.unique {
-        el = el.with_attribute(("unique", "1"));
-    }
-    if p.reconfig {
-        el = el.with_attribute(("reconfig", "1"));
-    }
-    el.write_inner_content(|w| {
-        desc(
-            w,
-            "longdesc",
-            if p.longdesc.is_empty() {
-                p.shortdesc
-            } else {
-                p.longdesc
-            },
-        )?;
-        desc(w, "shortdesc", p.shortdesc)?;
-        let mut content = w
-            .create_element("content")
-            .with_attribute(("type", p.ty.content_type()));
-        if let Some(d) = p.default {
-            content = content.with_attribute(("default", d));
-        }
-        content.write_empty()?;
-        Ok(())
-    })?;
-    Ok(())
-}
-
-fn write_action(w: &mut Writer<Cursor<Vec<u8>>>, a: &ActionSpec) -> std::io::Result<()> {
-    let timeout = format!("{}s", a.timeout);
-    let interval = a.interval.map(|i| format!("{i}s"));
-    let depth = a.depth.map(|d| d.to_string());
-    let mut el = w.create_element("action").with_attribute(("name", a.name));
-    if let Some(d) = &depth {
-        el = el.with_attribute(("depth", d.as_str()));
-    }
-    el = el.with_attribute(("timeout", timeout.as_str()));
-    if let Some(i) = &interval {
-        el = el.with_attribute(("interval", i.as_str()));
-    }
-    if let Some(r) = a.role {
-        el = el.with_attribute(("role", r));
-    }
-    el.write_empty()?;
-    Ok(())
 }
 
 #[cfg(test)]
