@@ -97,7 +97,7 @@ fn unimplemented(action: &str) -> Failure {
 
 /// The usage line, listing the advertised actions.
 pub fn usage(meta: &AgentMeta) -> String {
-    let names = meta.action_names();
+    let names = meta.callable_actions();
     format!("usage: {} {{{}}}", meta.name, names.join("|"))
 }
 
@@ -168,6 +168,17 @@ pub fn dispatch<A: ResourceAgent>(args: &[String], env: Env, tty: bool) -> Outco
             exit: None,
         };
     }
+    if cl.version {
+        return Outcome {
+            stdout: format!(
+                "{} (resource-agents-rs) {}\n",
+                meta.name,
+                env!("CARGO_PKG_VERSION")
+            ),
+            status: OcfStatus::Success,
+            exit: None,
+        };
+    }
     if cl.man {
         return Outcome {
             stdout: meta.man(PROVIDER),
@@ -232,7 +243,7 @@ fn dispatch_action<A: ResourceAgent>(args: &[String], env: Env, tty: bool) -> Ou
         }
         Action::Methods => {
             let mut s = String::new();
-            for name in meta.action_names() {
+            for name in meta.callable_actions() {
                 s.push_str(name);
                 s.push('\n');
             }
@@ -526,7 +537,7 @@ mod tests {
         assert_eq!(u.status, OcfStatus::Success);
         assert_eq!(
             u.stdout,
-            "usage: FileResource {start|stop|monitor|validate-all|meta-data}\n"
+            "usage: FileResource {start|stop|monitor|validate-all|meta-data|status|methods|usage}\n"
         );
     }
 
@@ -538,7 +549,7 @@ mod tests {
         let out = dispatch::<FileResource>(&["methods".into()], Env::default(), false);
         assert_eq!(
             out.stdout,
-            "start\nstop\nmonitor\nvalidate-all\nmeta-data\n"
+            "start\nstop\nmonitor\nvalidate-all\nmeta-data\nstatus\nmethods\nusage\n"
         );
     }
 
@@ -629,7 +640,7 @@ mod tests {
         assert!(help.stdout.contains("path"));
         assert!(help
             .stdout
-            .contains("size                   a number (integer, default \"1\")"));
+            .contains("\n  size  a number (integer, default \"1\")"));
     }
 
     #[test]

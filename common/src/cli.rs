@@ -85,6 +85,8 @@ pub struct CommandLine {
     pub help: bool,
     /// `--man`: print the manual page (roff), for packaging.
     pub man: bool,
+    /// `--version`: print the package version.
+    pub version: bool,
     /// `--exit-codes=ocf|cmdline`.
     pub exit_codes: ExitCodes,
 }
@@ -115,6 +117,7 @@ pub fn parse(args: &[String]) -> Result<CommandLine, String> {
         match a.as_str() {
             "-h" | "--help" => cl.help = true,
             "--man" => cl.man = true,
+            "-V" | "--version" => cl.version = true,
             "-o" | "--param" => {
                 let pair = it.next().ok_or_else(|| format!("{a} needs name=value"))?;
                 cl.params.push(split_pair(pair)?);
@@ -145,10 +148,43 @@ pub fn check_names(meta: &AgentMeta, params: &[(String, String)]) -> Result<(), 
             || k.starts_with("RGMANAGER_meta_")
             || k == "OCF_CHECK_LEVEL";
         if !known {
-            return Err(format!("{} has no parameter '{k}' (see --help)", meta.name));
+            let hint = closest(k, meta.params.iter().map(|p| p.name))
+                .map(|n| format!("; did you mean '{n}'?"))
+                .unwrap_or_default();
+            return Err(format!(
+                "{} has no parameter '{k}'{hint} (see --help)",
+                meta.name
+            ));
         }
     }
     Ok(())
+}
+
+/// The candidate nearest to `typed` by edit distance, if it is near enough
+/// to be a typo (at most a third of the name's letters differ).
+fn closest<'a>(typed: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let typed = typed.to_ascii_lowercase();
+    candidates
+        .map(|c| (edit_distance(&typed, &c.to_ascii_lowercase()), c))
+        .filter(|(d, c)| *d <= (c.len() / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance over bytes (parameter names are ASCII).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, x) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, y) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(x != y))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
 
 #[cfg(test)]
@@ -182,6 +218,19 @@ mod tests {
             ]
         );
         assert!(cl.human());
+    }
+
+    #[test]
+    fn a_mistyped_parameter_gets_a_suggestion() {
+        let names = ["device", "directory", "fstype", "options"];
+        assert_eq!(closest("fsytpe", names.iter().copied()), Some("fstype"));
+        assert_eq!(
+            closest("directroy", names.iter().copied()),
+            Some("directory")
+        );
+        assert_eq!(closest("Device", names.iter().copied()), Some("device"));
+        assert_eq!(closest("colour", names.iter().copied()), None);
+        assert!(parse(&v(&["--version"])).unwrap().version);
     }
 
     #[test]

@@ -158,6 +158,24 @@ impl AgentMeta {
         names
     }
 
+    /// Every action a caller can name, each once: the advertised ones in
+    /// order, then those every agent answers without advertising them
+    /// (`status` has monitor semantics; `meta-data`, `validate-all`,
+    /// `methods` and `usage` need no resource). What `--help`, the manual
+    /// page's synopsis and `usage` list.
+    pub fn callable_actions(&self) -> Vec<&'static str> {
+        let mut names = self.action_names();
+        if names.contains(&"verify-all") && !names.contains(&"validate-all") {
+            names.push("validate-all");
+        }
+        for always in ["status", "meta-data", "validate-all", "methods", "usage"] {
+            if !names.contains(&always) {
+                names.push(always);
+            }
+        }
+        names
+    }
+
     /// Whether this is rgmanager's dialect (a `<special tag="rgmanager">`).
     pub fn is_rgmanager(&self) -> bool {
         self.special.is_some_and(|s| s.tag == Special::RGMANAGER)
