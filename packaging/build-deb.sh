@@ -2,14 +2,16 @@
 # Build the resource-agents-rs .deb (and, where rpmbuild exists, the .rpm)
 # holding every agent and every rgmanager persona.
 #
-#   packaging/build-deb.sh [--bin-dir DIR] [--out DIR] [--no-rpm]
+#   packaging/build-deb.sh [--static-dir DIR --libvirt-dir DIR | --bin-dir DIR] [--out DIR] [--no-rpm]
 #
-# Without --bin-dir the release binaries are built here: the static agents
-# for the musl target (`cargo static-agents`), VirtualDomain and the vm
-# persona, which link libvirt, for the gnu target (`cargo libvirt-agents`;
-# see .cargo/config.toml). --bin-dir takes every binary from one directory
-# (the tests use their own build). A missing agent or persona is an error:
-# the packages always hold all of them. Layout:
+# Without directories the release binaries are built here: the static
+# agents for the musl target (`cargo static-agents`), VirtualDomain and the
+# vm persona, which link libvirt, for the gnu target (`cargo libvirt-agents`;
+# see .cargo/config.toml). --static-dir/--libvirt-dir name where each set
+# was built; --bin-dir takes every binary from one directory. A missing
+# agent or persona is an error: the packages always hold all of them.
+# The drop-in (heartbeat-rs-dropin) works with dpkg-divert and ships in the
+# .deb only. Layout:
 #   /usr/lib/ocf/resource.d/heartbeat-rs/<Agent>        the OCF agents
 #   /usr/share/cluster/<persona>.sh                      rgmanager personas
 #   /usr/share/man/man7/ocf_heartbeat-rs_<Agent>.7.gz    generated from the meta-data
@@ -18,17 +20,20 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 TOP=$(cd "$HERE/.." && pwd)
-BIN_DIR= OUT=$TOP/target/packages RPM=1
+BIN_DIR= STATIC_DIR= LIBVIRT_DIR= OUT=$TOP/target/packages RPM=1
 while [ $# -gt 0 ]; do
     case $1 in
         --bin-dir) BIN_DIR=$2; shift 2 ;;
+        --static-dir) STATIC_DIR=$2; shift 2 ;;
+        --libvirt-dir) LIBVIRT_DIR=$2; shift 2 ;;
         --out) OUT=$2; shift 2 ;;
         --no-rpm) RPM=0; shift ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
-STATIC_DIR=$BIN_DIR LIBVIRT_DIR=$BIN_DIR
-if [ -z "$BIN_DIR" ]; then
+if [ -n "$BIN_DIR" ]; then
+    STATIC_DIR=$BIN_DIR LIBVIRT_DIR=$BIN_DIR
+elif [ -z "$STATIC_DIR" ] || [ -z "$LIBVIRT_DIR" ]; then
     (cd "$TOP" && cargo static-agents && cargo libvirt-agents)
     STATIC_DIR=$TOP/target/x86_64-unknown-linux-musl/release
     LIBVIRT_DIR=$TOP/target/release
@@ -103,7 +108,7 @@ dpkg-deb --root-owner-group --build "$ROOT" "$OUT/resource-agents-rs_${VERSION}_
 echo "$OUT/resource-agents-rs_${VERSION}_amd64.deb"
 
 if [ "$RPM" = 1 ] && command -v rpmbuild >/dev/null; then
-    rm -rf "$ROOT/DEBIAN"
+    rm -rf "$ROOT/DEBIAN" "$ROOT/usr/sbin"
     TOPDIR=$STAGE/rpm
     mkdir -p "$TOPDIR"
     rpmbuild -bb --quiet \

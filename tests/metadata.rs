@@ -4,10 +4,6 @@
 //!
 //! After changing an agent's parameters, regenerate the files with
 //! `UPDATE_METADATA=1 cargo test --test metadata`.
-//!
-//! VirtualDomain (its own workspace: it links libvirt) is built by
-//! `support::virtualdomain` and checked where libvirt is installed; its
-//! file is committed either way.
 
 mod support;
 
