@@ -37,8 +37,8 @@
 //!   when a short migration is already over.
 
 mod domxml;
+pub mod emulator;
 pub mod lv;
-pub mod procs;
 pub mod uri;
 
 use std::path::{Path, PathBuf};
@@ -505,7 +505,7 @@ impl VirtualDomain {
 
     /// The emulator process(es) of the domain, when libvirtd cannot tell.
     fn emulator_running(&self, dom: &str) -> bool {
-        !procs::emulator_pids(dom).is_empty()
+        !emulator::emulator_pids(dom).is_empty()
     }
 
     /// Run the monitor scripts; the first failing one is the failure.
