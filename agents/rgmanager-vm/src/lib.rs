@@ -34,11 +34,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use ocf::{
-    Action, ActionSpec, AgentMeta, Cmd, Context, Env, Failure, OcfResult, OcfStatus, ParamSpec,
-    Params, ResourceAgent, Special, SpecialElement,
+    Action, ActionSpec, AgentMeta, Cmd, Context, Failure, OcfResult, OcfStatus, ParamSpec, Params,
+    ResourceAgent, Special, SpecialElement,
 };
 use ra_virtualdomain::lv;
-use ra_virtualdomain::VirtualDomain;
+use ra_virtualdomain::{Config, MigrateOptions, MigrationMode, VirtualDomain};
 
 /// rgmanager's `RG_ERELO`: "migration failed; the VM still runs on the
 /// source" (vm.sh's `exit 150`).
@@ -309,53 +309,59 @@ pub fn source(p: &Params, name: &str) -> Source {
     Source::Defined
 }
 
-/// The VirtualDomain parameters for vm.sh's. `target` is the host a
-/// `migrate` goes to (already mapped), when this is one.
-pub fn virtualdomain_env(p: &Params, config: &Path, target: Option<&str>) -> Env {
-    let mut kv: Vec<(String, String)> = Vec::new();
-    let mut put = |k: &str, v: String| kv.push((format!("OCF_RESKEY_{k}"), v));
-    put("config", config.to_string_lossy().into_owned());
-    let hv = hypervisor_uri(p);
-    if let Some(h) = &hv {
-        put("hypervisor", h.clone());
-    }
-    // rgmanager has no utilization attributes (and no crm_resource)
-    for u in ["cpu", "host_memory", "hv_memory"] {
-        put(&format!("autoset_utilization_{u}"), "false".into());
-    }
-    if let Some(s) = set(p, "snapshot") {
-        put("snapshot", s);
-    }
-    if p.str("migrate") == Some("pause") {
-        put("migration_mode", "paused".into());
-    }
+/// The VirtualDomain settings for vm.sh's parameters: the domain from
+/// `config` (or libvirt's definition of `name`), no utilization (rgmanager
+/// has no crm_resource). `target` is the host a `migrate` goes to (already
+/// mapped), when this is one.
+pub fn virtualdomain_config(
+    p: &Params,
+    name: &str,
+    config: &Path,
+    target: Option<&str>,
+) -> Result<Config, Failure> {
+    let hypervisor = hypervisor_uri(p);
     let tunnelled = p.bool("tunnelled");
     let mut options = p.str("migrate_options").unwrap_or("").trim().to_string();
     if tunnelled {
         options.push_str(" --tunnelled --p2p");
     }
-    let own_migrateuri = options
-        .split_whitespace()
-        .any(|w| w == "--migrateuri" || w.starts_with("--migrateuri="));
-    put("migrate_options", options.trim().to_string());
-    match set(p, "migration_uri") {
-        Some(format) => {
-            if let Some(t) = target {
-                put("remoteuri", printf_target(&format, t));
-            }
-        }
+    let migrate_options = MigrateOptions::parse(&options).map_err(|e| {
+        Failure::configured(format!(
+            "parameter 'migrate_options': '{}': {e}",
+            options.trim()
+        ))
+    })?;
+    let (remoteuri, migration_transport) = match set(p, "migration_uri") {
+        Some(format) => (target.map(|t| printf_target(&format, t)), None),
         // the hypervisor URI with +ssh and the target as host:
         // qemu:///system -> qemu+ssh://T/system, as vm.sh's default
-        None => put("migration_transport", "ssh".into()),
-    }
-    let qemu =
-        p.str("hypervisor") == Some("qemu") || hv.as_deref().is_some_and(|h| h.starts_with("qemu"));
-    if let Some(t) = target {
-        if qemu && !tunnelled && !own_migrateuri {
-            put("migrateuri", format!("tcp:{t}"));
-        }
-    }
-    Env::from_pairs(kv)
+        None => (None, Some("ssh".to_string())),
+    };
+    let qemu = p.str("hypervisor") == Some("qemu")
+        || hypervisor.as_deref().is_some_and(|h| h.starts_with("qemu"));
+    // the memory stream straight to the target, unless the user names one
+    // or it goes through the libvirt connection
+    let migrateuri = target
+        .filter(|_| qemu && !tunnelled && migrate_options.migrateuri.is_none())
+        .map(|t| format!("tcp:{t}"));
+    Ok(Config {
+        config: config.to_path_buf(),
+        hypervisor,
+        migration_transport,
+        migrateuri,
+        migrate_options,
+        autoset_utilization: [false; 3],
+        remoteuri,
+        snapshot: set(p, "snapshot").map(PathBuf::from),
+        migration_mode: if p.str("migrate") == Some("pause") {
+            MigrationMode::Paused
+        } else {
+            MigrationMode::Live
+        },
+        domain_name: Some(name.to_string()),
+        no_destroy: p.bool("no_kill"),
+        ..Config::default()
+    })
 }
 
 /// One `vm` resource.
@@ -394,17 +400,16 @@ impl ResourceAgent for Vm {
             Action::Migrate(member) => Some(map_target(&mapping, member)),
             _ => None,
         };
-        let env = virtualdomain_env(&p, &config, target.as_deref());
-        let vd_params = Params::parse(ra_virtualdomain::META.params, &env)?;
-        let mut vd = VirtualDomain::configure(vd_params, ctx)?;
+        let vd = VirtualDomain::new(
+            virtualdomain_config(&p, &name, &config, target.as_deref())?,
+            ctx,
+        )?;
         if let Some(other) = vd.domain_name().filter(|n| *n != name) {
             return Err(Failure::configured(format!(
                 "{} defines domain '{other}', not '{name}' (name must be the domain name)",
                 config.display()
             )));
         }
-        vd.set_domain_name(&name);
-        vd.set_no_destroy(p.bool("no_kill"));
         Ok(Vm {
             name,
             vd,
@@ -693,7 +698,7 @@ mod tests {
     use super::*;
 
     fn params(pairs: &[(&str, &str)]) -> Result<Params, Failure> {
-        let env = Env::from_pairs(
+        let env = ocf::Env::from_pairs(
             pairs
                 .iter()
                 .map(|(k, v)| (format!("OCF_RESKEY_{k}"), v.to_string())),
@@ -701,10 +706,9 @@ mod tests {
         Params::parse(PARAMS, &env)
     }
 
-    fn vd(pairs: &[(&str, &str)], target: Option<&str>) -> Params {
+    fn vd(pairs: &[(&str, &str)], target: Option<&str>) -> Config {
         let p = params(pairs).unwrap();
-        let env = virtualdomain_env(&p, Path::new("/etc/vm/x.xml"), target);
-        Params::parse(ra_virtualdomain::META.params, &env).unwrap()
+        virtualdomain_config(&p, "g", Path::new("/etc/vm/x.xml"), target).unwrap()
     }
 
     #[test]
@@ -731,24 +735,27 @@ mod tests {
     }
 
     #[test]
-    fn vm_sh_parameters_become_virtualdomain_parameters() {
-        // defaults: libvirt's URI, ssh to the target, live
-        let p = vd(&[("name", "g")], Some("n2"));
-        assert_eq!(p.str("config"), Some("/etc/vm/x.xml"));
-        assert_eq!(p.str("hypervisor"), None);
-        assert_eq!(p.str("migration_transport"), Some("ssh"));
-        assert_eq!(p.str("remoteuri"), None);
-        assert_eq!(p.str("migrateuri"), None);
-        assert_eq!(p.str("migration_mode"), Some("live"));
-        assert!(!p.bool("autoset_utilization_cpu"));
+    fn vm_sh_parameters_become_virtualdomain_settings() {
+        // defaults: libvirt's URI, ssh to the target, live, no utilization
+        let c = vd(&[("name", "g")], Some("n2"));
+        assert_eq!(
+            c,
+            Config {
+                config: "/etc/vm/x.xml".into(),
+                migration_transport: Some("ssh".into()),
+                autoset_utilization: [false; 3],
+                domain_name: Some("g".into()),
+                ..Config::default()
+            }
+        );
         // qemu: qemu:///system, tcp:TARGET for the memory stream
-        let p = vd(&[("name", "g"), ("hypervisor", "qemu")], Some("n2"));
-        assert_eq!(p.str("hypervisor"), Some("qemu:///system"));
-        assert_eq!(p.str("migrateuri"), Some("tcp:n2"));
-        let p = vd(&[("name", "g"), ("hypervisor", "xen")], None);
-        assert_eq!(p.str("hypervisor"), Some("xen:///"));
-        // explicit URIs, pause, tunnelled
-        let p = vd(
+        let c = vd(&[("name", "g"), ("hypervisor", "qemu")], Some("n2"));
+        assert_eq!(c.hypervisor.as_deref(), Some("qemu:///system"));
+        assert_eq!(c.migrateuri.as_deref(), Some("tcp:n2"));
+        let c = vd(&[("name", "g"), ("hypervisor", "xen")], None);
+        assert_eq!(c.hypervisor.as_deref(), Some("xen:///"));
+        // explicit URIs, pause, tunnelled, no_kill
+        let c = vd(
             &[
                 ("name", "g"),
                 ("hypervisor_uri", "qemu+unix:///system?socket=/s"),
@@ -757,21 +764,26 @@ mod tests {
                 ("tunnelled", "yes"),
                 ("migrate_options", "--auto-converge"),
                 ("snapshot", "/snap"),
+                ("no_kill", "1"),
             ],
             Some("n3"),
         );
-        assert_eq!(p.str("hypervisor"), Some("qemu+unix:///system?socket=/s"));
-        assert_eq!(p.str("remoteuri"), Some("qemu+tcp://n3/system"));
-        assert_eq!(p.str("migration_transport"), Some(""));
-        assert_eq!(p.str("migrateuri"), None, "tunnelled: no migrate URI");
-        assert_eq!(p.str("migration_mode"), Some("paused"));
         assert_eq!(
-            p.str("migrate_options"),
-            Some("--auto-converge --tunnelled --p2p")
+            c.hypervisor.as_deref(),
+            Some("qemu+unix:///system?socket=/s")
         );
-        assert_eq!(p.str("snapshot"), Some("/snap"));
+        assert_eq!(c.remoteuri.as_deref(), Some("qemu+tcp://n3/system"));
+        assert_eq!(c.migration_transport, None);
+        assert_eq!(c.migrateuri, None, "tunnelled: no migrate URI");
+        assert_eq!(c.migration_mode, MigrationMode::Paused);
+        assert_eq!(
+            c.migrate_options,
+            MigrateOptions::parse("--auto-converge --tunnelled --p2p").unwrap()
+        );
+        assert_eq!(c.snapshot.as_deref(), Some(Path::new("/snap")));
+        assert!(c.no_destroy);
         // the user's --migrateuri wins over tcp:TARGET
-        let p = vd(
+        let c = vd(
             &[
                 ("name", "g"),
                 ("hypervisor", "qemu"),
@@ -779,7 +791,12 @@ mod tests {
             ],
             Some("n2"),
         );
-        assert_eq!(p.str("migrateuri"), None);
+        assert_eq!(c.migrateuri, None);
+        // an option VirtualDomain does not know: one line naming it
+        let p = params(&[("name", "g"), ("migrate_options", "--bogus")]).unwrap();
+        let e = virtualdomain_config(&p, "g", Path::new("/x.xml"), None).unwrap_err();
+        assert_eq!(e.status, OcfStatus::ErrConfigured);
+        assert!(e.reason.contains("migrate_options"), "{}", e.reason);
     }
 
     #[test]

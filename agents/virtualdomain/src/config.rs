@@ -1,13 +1,21 @@
 //! The parameters of a VirtualDomain resource: the meta-data table (what
 //! `meta-data` prints, what the dispatcher checks every value against before
-//! any action runs) and the checks behind it. Kept apart from the actions so
-//! the table reads as the agent's documentation, which it also is
-//! (`metadata/VirtualDomain.xml`, the man page).
+//! any action runs), the checks behind it, and [`Config`], the same
+//! parameters typed. Kept apart from the actions so the table reads as the
+//! agent's documentation, which it also is (`metadata/VirtualDomain.xml`,
+//! the man page).
+//!
+//! [`Config`] is what the agent is built from ([`crate::VirtualDomain::new`]):
+//! `configure` reads it from the `OCF_RESKEY_*` parameters, a persona (the
+//! rgmanager `vm` agent) fills it in from its own parameters directly,
+//! without rendering them into another agent's environment first.
 
-use ocf::{ActionSpec, AgentMeta, ParamSpec, Params};
+use std::path::PathBuf;
+
+use ocf::{ActionSpec, AgentMeta, Failure, ParamSpec, Params};
 use virt::sys;
 
-use crate::migration::MigrateOptions;
+use crate::migration::{MigrateOptions, MigrationMode};
 use crate::uri;
 
 fn check_absolute(v: &str) -> Result<(), String> {
@@ -262,13 +270,192 @@ pub static META: AgentMeta = AgentMeta {
     special: None,
 };
 
-pub(crate) fn non_empty(p: &Params, name: &str) -> Option<String> {
-    p.str(name).filter(|v| !v.is_empty()).map(str::to_string)
+/// A VirtualDomain resource's settings, typed; [`Config::default`] is the
+/// meta-data's defaults (with no `config`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// `config`: the libvirt XML file (absolute).
+    pub config: PathBuf,
+    /// `hypervisor`; None: libvirt's default URI.
+    pub hypervisor: Option<String>,
+    pub force_stop: bool,
+    pub migration_transport: Option<String>,
+    pub migration_user: Option<String>,
+    /// Milliseconds; 0: libvirt's default.
+    pub migration_downtime: u64,
+    /// MiB/s; 0: unlimited.
+    pub migration_speed: u64,
+    pub migration_network_suffix: Option<String>,
+    pub migrateuri: Option<String>,
+    pub migrate_options: MigrateOptions,
+    /// `monitor_scripts`, split on white space.
+    pub monitor_scripts: Vec<String>,
+    /// `autoset_utilization_{cpu,host_memory,hv_memory}`, in that order.
+    pub autoset_utilization: [bool; 3],
+    /// `unset_utilization_{cpu,host_memory,hv_memory}`, in that order.
+    pub unset_utilization: [bool; 3],
+    /// None: a high port picked per process (49152-49215).
+    pub migrateport: Option<i64>,
+    pub remoteuri: Option<String>,
+    pub save_config_on_stop: bool,
+    pub sync_config_on_stop: bool,
+    pub snapshot: Option<PathBuf>,
+    pub backingfile: Option<PathBuf>,
+    pub stateless: bool,
+    /// `copyindirs`, split on white space.
+    pub copyindirs: Vec<String>,
+    /// `shutdown_mode` as libvirt flags ([`shutdown_flags`]); 0: the
+    /// hypervisor's choice.
+    pub shutdown_flags: u32,
+    pub start_resources: bool,
+    pub migration_mode: MigrationMode,
+    /// Not a parameter of the heartbeat agent: the domain name to act on
+    /// when neither the config file nor the record of a start names one
+    /// (rgmanager's `vm` starts a domain libvirt has defined by name).
+    pub domain_name: Option<String>,
+    /// Not a parameter of the heartbeat agent: never destroy; a graceful
+    /// stop that does not finish fails (rgmanager vm.sh's `no_kill`).
+    pub no_destroy: bool,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            config: PathBuf::new(),
+            hypervisor: None,
+            force_stop: false,
+            migration_transport: None,
+            migration_user: None,
+            migration_downtime: 0,
+            migration_speed: 0,
+            migration_network_suffix: None,
+            migrateuri: None,
+            migrate_options: MigrateOptions::default(),
+            monitor_scripts: Vec::new(),
+            autoset_utilization: [true; 3],
+            unset_utilization: [false; 3],
+            migrateport: None,
+            remoteuri: None,
+            save_config_on_stop: false,
+            sync_config_on_stop: false,
+            snapshot: None,
+            backingfile: None,
+            stateless: false,
+            copyindirs: Vec::new(),
+            shutdown_flags: 0,
+            start_resources: false,
+            migration_mode: MigrationMode::Live,
+            domain_name: None,
+            no_destroy: false,
+        }
+    }
+}
+
+impl Config {
+    /// The settings from parameters the dispatcher has parsed (and checked
+    /// against [`META`]).
+    pub fn from_params(p: &Params) -> Result<Config, Failure> {
+        let non_empty = |name: &str| p.str(name).filter(|v| !v.is_empty()).map(str::to_string);
+        let words = |name: &str| -> Vec<String> {
+            p.str(name)
+                .unwrap_or("")
+                .split_whitespace()
+                .map(str::to_string)
+                .collect()
+        };
+        let utilization = |prefix: &str| {
+            crate::utilization::UTIL_NAMES.map(|n| p.bool(&format!("{prefix}_utilization_{n}")))
+        };
+        Ok(Config {
+            config: PathBuf::from(p.str("config").unwrap_or_default()),
+            hypervisor: non_empty("hypervisor"),
+            force_stop: p.bool("force_stop"),
+            migration_transport: non_empty("migration_transport"),
+            migration_user: non_empty("migration_user"),
+            migration_downtime: p.int("migration_downtime").unwrap_or(0).max(0) as u64,
+            migration_speed: p.int("migration_speed").unwrap_or(0).max(0) as u64,
+            migration_network_suffix: non_empty("migration_network_suffix"),
+            migrateuri: non_empty("migrateuri"),
+            migrate_options: MigrateOptions::parse(p.str("migrate_options").unwrap_or(""))
+                .map_err(|e| Failure::configured(format!("parameter 'migrate_options': {e}")))?,
+            monitor_scripts: words("monitor_scripts"),
+            autoset_utilization: utilization("autoset"),
+            unset_utilization: utilization("unset"),
+            migrateport: p.int("migrateport"),
+            remoteuri: non_empty("remoteuri"),
+            save_config_on_stop: p.bool("save_config_on_stop"),
+            sync_config_on_stop: p.bool("sync_config_on_stop"),
+            snapshot: non_empty("snapshot").map(PathBuf::from),
+            backingfile: non_empty("backingfile").map(PathBuf::from),
+            stateless: p.bool("stateless"),
+            copyindirs: words("copyindirs"),
+            shutdown_flags: shutdown_flags(p.str("shutdown_mode").unwrap_or(""))
+                .map_err(Failure::configured)?,
+            start_resources: p.bool("start_resources"),
+            migration_mode: if p.str("migration_mode") == Some("paused") {
+                MigrationMode::Paused
+            } else {
+                MigrationMode::Live
+            },
+            domain_name: None,
+            no_destroy: false,
+        })
+    }
+
+    /// What no single parameter's check can see: combinations.
+    pub(crate) fn check(&self) -> Result<(), Failure> {
+        if self.force_stop && self.snapshot.is_some() {
+            return Err(Failure::configured(
+                "The 'force_stop' and 'snapshot' options cannot be used together.",
+            ));
+        }
+        if self.stateless && self.backingfile.is_none() {
+            return Err(Failure::configured(
+                "Stateless functionality can't be achieved without a backing file.",
+            ));
+        }
+        Ok(())
+    }
+
+    /// `save_config_on_stop`, also implied by `sync_config_on_stop`.
+    pub(crate) fn saves_config(&self) -> bool {
+        self.save_config_on_stop || self.sync_config_on_stop
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn defaults_are_the_meta_data_defaults() {
+        let env = ocf::Env::from_pairs([("OCF_RESKEY_config", "/etc/vm.xml")]);
+        let p = Params::parse(META.params, &env).unwrap();
+        assert_eq!(
+            Config::from_params(&p).unwrap(),
+            Config {
+                config: "/etc/vm.xml".into(),
+                ..Config::default()
+            }
+        );
+    }
+
+    #[test]
+    fn combinations_are_configuration_errors() {
+        for c in [
+            Config {
+                force_stop: true,
+                snapshot: Some("/snap".into()),
+                ..Config::default()
+            },
+            Config {
+                stateless: true,
+                ..Config::default()
+            },
+        ] {
+            assert_eq!(c.check().unwrap_err().status, ocf::OcfStatus::ErrConfigured);
+        }
+    }
 
     #[test]
     fn shutdown_modes() {

@@ -1,7 +1,8 @@
-//! The domain's life on this node through libvirt: create (with the
-//! backingfile overlay), destroy, save and restore its state (`snapshot`),
-//! the storage pools and networks it needs, and writing its definition back
-//! to the config file (`save_config_on_stop`, `sync_config_on_stop`).
+//! The domain's life on this node through libvirt: create (over the
+//! backingfile overlay of `crate::overlay`), destroy, save and restore its
+//! state (`snapshot`), the storage pools and networks it needs, and writing
+//! its definition back to the config file (`save_config_on_stop`,
+//! `sync_config_on_stop`).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -12,13 +13,12 @@ use virt::domain::Domain;
 use virt::sys;
 
 use crate::lv::{self, DomState, LvError};
-use crate::overlay::{backing_format, overlay_path};
 use crate::{domxml, lv_failure, VirtualDomain, POLL};
 
 impl VirtualDomain {
     /// Write the domain's inactive XML back to `config` (atomically).
     pub(crate) fn save_config(&self, ctx: &Context, dom: &Domain, dl: &Deadline) {
-        if !self.save_config {
+        if !self.cfg.saves_config() {
             return;
         }
         let d = dom.clone();
@@ -39,33 +39,33 @@ impl VirtualDomain {
         }
         // heartbeat rewrites the file in place (`cat >`), keeping its mode;
         // here a new file with the old one's mode replaces it atomically
-        let tmp = self.config.with_extension("ra-rs-tmp");
-        let mode = std::fs::metadata(&self.config).map(|m| m.permissions());
+        let tmp = self.cfg.config.with_extension("ra-rs-tmp");
+        let mode = std::fs::metadata(&self.cfg.config).map(|m| m.permissions());
         let res = std::fs::write(&tmp, &xml)
             .and_then(|_| match mode {
                 Ok(m) => std::fs::set_permissions(&tmp, m),
                 Err(_) => Ok(()),
             })
-            .and_then(|_| std::fs::rename(&tmp, &self.config));
+            .and_then(|_| std::fs::rename(&tmp, &self.cfg.config));
         match res {
             Ok(()) => ocf::info!(
                 "saved the domain configuration to {}",
-                self.config.display()
+                self.cfg.config.display()
             ),
             Err(e) => {
                 let _ = std::fs::remove_file(&tmp);
-                ocf::warn!("cannot save config {}: {e}", self.config.display());
+                ocf::warn!("cannot save config {}: {e}", self.cfg.config.display());
                 return;
             }
         }
-        if self.sync_config {
+        if self.cfg.sync_config_on_stop {
             let out = ctx
                 .tools()
                 .command("csync2")
-                .and_then(|c| Ok(c.arg("-x").arg(&self.config).run(dl)?));
+                .and_then(|c| Ok(c.arg("-x").arg(&self.cfg.config).run(dl)?));
             match out {
                 Ok(o) if o.success() => {}
-                Ok(o) => ocf::warn!("csync2 -x {}: {}", self.config.display(), o.message()),
+                Ok(o) => ocf::warn!("csync2 -x {}: {}", self.cfg.config.display(), o.message()),
                 Err(f) => ocf::warn!("{}", f.reason),
             }
         }
@@ -73,7 +73,7 @@ impl VirtualDomain {
 
     /// Start the storage pools and networks the XML names, on `conn`.
     pub(crate) fn ensure_resources(&self, conn: &Connect, dl: &Deadline) -> Result<(), Failure> {
-        if !self.start_resources {
+        if !self.cfg.start_resources {
             return Ok(());
         }
         let Some((_, parsed)) = &self.xml else {
@@ -108,7 +108,8 @@ impl VirtualDomain {
     }
 
     pub(crate) fn snapshot_file(&self, dom: &str) -> Option<PathBuf> {
-        self.snapshot
+        self.cfg
+            .snapshot
             .as_ref()
             .map(|d| d.join(format!("{dom}.state")))
     }
@@ -125,7 +126,7 @@ impl VirtualDomain {
         let Some(d) = lv::lookup(conn, dom, dl).map_err(|e| lv_failure("lookup", &e))? else {
             return Ok(());
         };
-        let keep = std::fs::read(&self.config).ok();
+        let keep = std::fs::read(&self.cfg.config).ok();
         let dd = d.clone();
         let r = lv::bounded(dl, "undefining the stale definition", move || {
             if dd.is_persistent()? {
@@ -140,13 +141,15 @@ impl VirtualDomain {
             Err(e) => ocf::warn!("{dom}: could not undefine: {e}"),
         }
         if let Some(bytes) = keep {
-            if !self.config.exists() {
-                let _ = std::fs::write(&self.config, bytes);
+            if !self.cfg.config.exists() {
+                let _ = std::fs::write(&self.cfg.config, bytes);
             }
         }
         Ok(())
     }
 
+    /// Create `dom` from the config: a transient domain, or, over a
+    /// `backingfile`, a defined one on its overlay image.
     pub(crate) fn create(
         &self,
         ctx: &Context,
@@ -168,7 +171,7 @@ impl VirtualDomain {
                 lv_failure(what, &e)
             }
         };
-        let Some(backing) = &self.backingfile else {
+        let Some(backing) = &self.cfg.backingfile else {
             let c = conn.clone();
             let x = xml.clone();
             lv::bounded(dl, "creating the domain", move || {
@@ -177,53 +180,15 @@ impl VirtualDomain {
             .map_err(|e| classify(&format!("failed to start {dom}"), e))?;
             return Ok(());
         };
-        let image = overlay_path(&self.config);
-        let fresh = self.stateless || std::fs::metadata(&image).map_or(true, |m| m.len() == 0);
-        if fresh {
-            let _ = std::fs::remove_file(&image);
-            let format = backing_format(ctx, backing, dl)?;
-            let out = ctx
-                .tools()
-                .command("qemu-img")?
-                .args(["create", "-f", "qcow2", "-F", &format, "-b"])
-                .arg(backing)
-                .arg(&image)
-                .run(dl)?;
-            if !out.success() {
-                return Err(Failure::generic(format!(
-                    "Failed qemu-img create {} with backing file {}: {}",
-                    image.display(),
-                    backing.display(),
-                    out.message()
-                )));
-            }
-            ocf::info!(
-                "{dom}: created {} over {}",
-                image.display(),
-                backing.display()
-            );
-        }
+        let fresh = self.prepare_overlay(ctx, dom, backing, dl)?;
         let c = conn.clone();
         let x = xml.clone();
         let d = lv::bounded(dl, "defining the domain", move || c.define_domain_xml(&x))
             .map_err(|e| classify(&format!("failed to define {dom}"), e))?;
         // heartbeat copies the directories in whenever it has just created
         // the image (every stateless start, or the first one)
-        if fresh && !self.copyindirs.is_empty() {
-            let out = ctx
-                .tools()
-                .command("virt-copy-in")?
-                .arg("-d")
-                .arg(dom)
-                .args(&self.copyindirs)
-                .arg("/")
-                .run(dl)?;
-            if !out.success() {
-                return Err(Failure::generic(format!(
-                    "Failed on virt-copy-in command {dom}: {}",
-                    out.message()
-                )));
-            }
+        if fresh {
+            self.copy_in_dirs(ctx, dom, dl)?;
         }
         lv::bounded(dl, "starting the domain", move || d.create().map(|_| ()))
             .map_err(|e| classify(&format!("failed to start {dom}"), e))?;

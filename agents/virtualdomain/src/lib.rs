@@ -35,6 +35,14 @@
 //! - `migration_downtime` is set before the migration (or, where libvirt
 //!   only takes it during one, as soon as it runs), not 2 s after its start,
 //!   when a short migration is already over.
+//!
+//! This file is the resource: its state, how it is built from a [`Config`]
+//! (`config`: the parameter table and its typed form) and the OCF actions
+//! as orchestration. The jobs behind them: `domain` (create, destroy,
+//! snapshot, pools and networks, config sync), `overlay` (backingfile,
+//! stateless, copyindirs), `migration`, `utilization`, [`lv`] (libvirt
+//! calls bounded by the deadline), [`uri`] (migration URIs), [`emulator`]
+//! (the QEMU process when libvirtd is away).
 
 mod config;
 mod domain;
@@ -46,7 +54,6 @@ mod overlay;
 pub mod uri;
 mod utilization;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use ocf::{
@@ -55,13 +62,12 @@ use ocf::{
 };
 use virt::connect::Connect;
 
-use config::non_empty;
-pub use config::{shutdown_flags, META};
+pub use config::{shutdown_flags, Config, META};
 use lv::{DomState, LvError};
 pub use migration::MigrateOptions;
-use migration::MigrationMode;
+pub use migration::MigrationMode;
 pub use overlay::overlay_path;
-use utilization::{Util, UTIL_NAMES};
+use utilization::Util;
 
 /// At most this much of stop's time is kept for destroy: libvirt gives QEMU
 /// 10 s from SIGTERM to SIGKILL, then cleans up.
@@ -71,7 +77,7 @@ const POLL: Duration = Duration::from_millis(200);
 /// One VirtualDomain resource instance.
 #[derive(Debug)]
 pub struct VirtualDomain {
-    config: PathBuf,
+    cfg: Config,
     /// The config's text and parsed form, when readable.
     xml: Option<(String, domxml::DomainXml)>,
     /// Why the config could not be used.
@@ -82,32 +88,8 @@ pub struct VirtualDomain {
     record: Record,
     /// The utilization last set through crm_resource.
     util: Record,
-    hypervisor: Option<String>,
-    force_stop: bool,
-    migration_transport: Option<String>,
-    migration_user: Option<String>,
-    migration_downtime: u64,
-    migration_speed: u64,
-    migration_network_suffix: Option<String>,
-    migrateuri: Option<String>,
-    migrate_options: MigrateOptions,
-    monitor_scripts: Vec<String>,
-    autoset: [bool; 3],
-    unset: [bool; 3],
+    /// `migrateport`, or the one picked for this process.
     migrateport: i64,
-    remoteuri: Option<String>,
-    save_config: bool,
-    sync_config: bool,
-    snapshot: Option<PathBuf>,
-    backingfile: Option<PathBuf>,
-    stateless: bool,
-    copyindirs: Vec<String>,
-    shutdown_flags: u32,
-    start_resources: bool,
-    mode: MigrationMode,
-    /// Never destroy: a graceful stop that does not finish fails (rgmanager
-    /// vm.sh's `no_kill`).
-    no_destroy: bool,
 }
 
 fn lv_failure(what: &str, e: &LvError) -> Failure {
@@ -120,6 +102,63 @@ fn lv_failure(what: &str, e: &LvError) -> Failure {
 }
 
 impl VirtualDomain {
+    /// The resource `cfg` describes, as this node sees it: the domain name
+    /// from the config file, else from the record of a start here (the
+    /// config on shared storage may be gone), else `cfg.domain_name`.
+    pub fn new(cfg: Config, ctx: &Context) -> Result<VirtualDomain, Failure> {
+        virt::error::clear_error_callback();
+        cfg.check()?;
+        let config = &cfg.config;
+        let record = Record::new(&[
+            "VirtualDomain",
+            &ctx.instance,
+            &config.to_string_lossy(),
+            "domain",
+        ]);
+        let util = Record::new(&["VirtualDomain", &ctx.instance, "utilization"]);
+        let (xml, config_problem) = match std::fs::read_to_string(config) {
+            Ok(text) => match domxml::parse(&text) {
+                Ok(parsed) if parsed.name.is_some() => (Some((text, parsed)), None),
+                Ok(_) => (
+                    None,
+                    Some(format!("no domain name in {}", config.display())),
+                ),
+                Err(e) => (None, Some(format!("{}: {e}", config.display()))),
+            },
+            Err(e) => (
+                None,
+                Some(format!(
+                    "Configuration file {} does not exist or is not readable: {e}",
+                    config.display()
+                )),
+            ),
+        };
+        let name = match &xml {
+            Some((_, parsed)) => parsed.name.clone(),
+            None => {
+                let recorded = record
+                    .read(&ctx.env)
+                    .filter(|n| !n.is_empty() && !n.contains('\n'));
+                if let (Some(_), Some(problem)) = (&recorded, &config_problem) {
+                    ocf::warn!("{problem}; using the domain name recorded at start");
+                }
+                recorded.or_else(|| cfg.domain_name.clone())
+            }
+        };
+        let migrateport = cfg
+            .migrateport
+            .unwrap_or_else(|| 49152 + i64::from(std::process::id() % 64));
+        Ok(VirtualDomain {
+            cfg,
+            xml,
+            config_problem,
+            name,
+            record,
+            util,
+            migrateport,
+        })
+    }
+
     fn name(&self) -> Result<&str, Failure> {
         self.name.as_deref().ok_or_else(|| {
             Failure::installed(
@@ -141,7 +180,7 @@ impl VirtualDomain {
     }
 
     fn open(&self, dl: &Deadline) -> Result<Connect, LvError> {
-        lv::open(self.hypervisor.as_deref(), dl)
+        lv::open(self.cfg.hypervisor.as_deref(), dl)
     }
 
     /// Connect, retrying while the daemon is unreachable, until `dl`.
@@ -170,7 +209,7 @@ impl VirtualDomain {
     /// Run the monitor scripts; the first failing one is the failure.
     fn run_monitor_scripts(&self, ctx: &Context, dl: &Deadline) -> Result<(), Failure> {
         ctx.tools()
-            .run_scripts("monitor script", &self.monitor_scripts, dl)
+            .run_scripts("monitor script", &self.cfg.monitor_scripts, dl)
     }
 
     /// monitor / status.
@@ -253,107 +292,7 @@ impl ResourceAgent for VirtualDomain {
     }
 
     fn configure(p: Params, ctx: &Context) -> Result<Self, Failure> {
-        virt::error::clear_error_callback();
-        let config = PathBuf::from(p.str("config").unwrap_or_default());
-        let force_stop = p.bool("force_stop");
-        let snapshot = non_empty(&p, "snapshot").map(PathBuf::from);
-        if force_stop && snapshot.is_some() {
-            return Err(Failure::configured(
-                "The 'force_stop' and 'snapshot' options cannot be used together.",
-            ));
-        }
-        let backingfile = non_empty(&p, "backingfile").map(PathBuf::from);
-        let stateless = p.bool("stateless");
-        if stateless && backingfile.is_none() {
-            return Err(Failure::configured(
-                "Stateless functionality can't be achieved without a backing file.",
-            ));
-        }
-        let migrate_options = MigrateOptions::parse(p.str("migrate_options").unwrap_or(""))
-            .map_err(|e| Failure::configured(format!("parameter 'migrate_options': {e}")))?;
-        let record = Record::new(&[
-            "VirtualDomain",
-            &ctx.instance,
-            &config.to_string_lossy(),
-            "domain",
-        ]);
-        let util = Record::new(&["VirtualDomain", &ctx.instance, "utilization"]);
-        let (xml, mut config_problem) = match std::fs::read_to_string(&config) {
-            Ok(text) => match domxml::parse(&text) {
-                Ok(parsed) if parsed.name.is_some() => (Some((text, parsed)), None),
-                Ok(_) => (
-                    None,
-                    Some(format!("no domain name in {}", config.display())),
-                ),
-                Err(e) => (None, Some(format!("{}: {e}", config.display()))),
-            },
-            Err(e) => (
-                None,
-                Some(format!(
-                    "Configuration file {} does not exist or is not readable: {e}",
-                    config.display()
-                )),
-            ),
-        };
-        let recorded = record
-            .read(&ctx.env)
-            .filter(|n| !n.is_empty() && !n.contains('\n'));
-        let name = match &xml {
-            Some((_, parsed)) => parsed.name.clone(),
-            None => recorded.clone(),
-        };
-        if xml.is_none() && name.is_some() {
-            if let Some(problem) = config_problem.take() {
-                ocf::warn!("{problem}; using the domain name recorded at start");
-                config_problem = Some(problem);
-            }
-        }
-        let words = |n: &str| -> Vec<String> {
-            p.str(n)
-                .unwrap_or("")
-                .split_whitespace()
-                .map(str::to_string)
-                .collect()
-        };
-        Ok(VirtualDomain {
-            xml,
-            config_problem,
-            name,
-            record,
-            util,
-            hypervisor: non_empty(&p, "hypervisor"),
-            force_stop,
-            migration_transport: non_empty(&p, "migration_transport"),
-            migration_user: non_empty(&p, "migration_user"),
-            migration_downtime: p.int("migration_downtime").unwrap_or(0).max(0) as u64,
-            migration_speed: p.int("migration_speed").unwrap_or(0).max(0) as u64,
-            migration_network_suffix: non_empty(&p, "migration_network_suffix"),
-            migrateuri: non_empty(&p, "migrateuri"),
-            migrate_options,
-            monitor_scripts: words("monitor_scripts"),
-            autoset: UTIL_NAMES.map(|n| p.bool(&format!("autoset_utilization_{n}"))),
-            unset: UTIL_NAMES.map(|n| p.bool(&format!("unset_utilization_{n}"))),
-            migrateport: p
-                .int("migrateport")
-                .unwrap_or_else(|| 49152 + i64::from(std::process::id() % 64)),
-            remoteuri: non_empty(&p, "remoteuri"),
-            save_config: p.bool("save_config_on_stop") || p.bool("sync_config_on_stop"),
-            sync_config: p.bool("sync_config_on_stop"),
-            snapshot,
-            backingfile,
-            stateless,
-            copyindirs: words("copyindirs"),
-            shutdown_flags: shutdown_flags(p.str("shutdown_mode").unwrap_or(""))
-                .map_err(Failure::configured)?,
-            start_resources: p.bool("start_resources"),
-            mode: if p.str("migration_mode") == Some("paused") {
-                MigrationMode::Paused
-            } else {
-                MigrationMode::Live
-            },
-            config,
-            no_destroy: false,
-        })
+        VirtualDomain::new(Config::from_params(&p)?, ctx)
     }
 
     /// The domain name must be known: from a readable config, else from
@@ -422,7 +361,7 @@ impl ResourceAgent for VirtualDomain {
     fn stop(&self, ctx: &Context) -> OcfResult {
         let dom = self.name()?;
         let dl = ctx.deadline();
-        let reserve = if self.no_destroy {
+        let reserve = if self.cfg.no_destroy {
             Duration::ZERO
         } else {
             (dl.total() / 3).min(DESTROY_RESERVE)
@@ -454,7 +393,7 @@ impl ResourceAgent for VirtualDomain {
         let d = d.expect("an active domain was looked up");
         let graceful = dl.reserving(reserve);
         let mut off = false;
-        if !self.force_stop && st != DomState::Crashed {
+        if !self.cfg.force_stop && st != DomState::Crashed {
             if let Some(file) = self.snapshot_file(dom) {
                 match self.save_snapshot(&d, &file, &graceful) {
                     Ok(()) => {
@@ -467,7 +406,7 @@ impl ResourceAgent for VirtualDomain {
             if !off {
                 self.save_config(ctx, &d, &graceful);
                 let dd = d.clone();
-                let flags = self.shutdown_flags;
+                let flags = self.cfg.shutdown_flags;
                 ocf::info!("Issuing graceful shutdown request for domain {dom}.");
                 // A request the hypervisor refuses for good (shutdown_mode
                 // names a way this domain does not have) is not waited for:
@@ -494,7 +433,7 @@ impl ResourceAgent for VirtualDomain {
                         .is_some();
             }
         }
-        if !off && self.no_destroy && st != DomState::Crashed {
+        if !off && self.cfg.no_destroy && st != DomState::Crashed {
             return Err(Failure::generic(format!(
                 "{dom} did not shut down within the stop timeout (not destroyed: no_kill)"
             )));
@@ -517,7 +456,7 @@ impl ResourceAgent for VirtualDomain {
 
     fn validate_all(&self, ctx: &Context) -> OcfResult {
         let dom = self.name()?;
-        if let Some(s) = &self.snapshot {
+        if let Some(s) = &self.cfg.snapshot {
             if !s.is_dir() {
                 return Err(Failure::installed(format!(
                     "snapshot directory {} does not exist",
@@ -525,7 +464,7 @@ impl ResourceAgent for VirtualDomain {
                 )));
             }
         }
-        if let Some(b) = &self.backingfile {
+        if let Some(b) = &self.cfg.backingfile {
             if !b.is_file() {
                 return Err(Failure::installed(format!(
                     "backing file {} does not exist",
@@ -534,7 +473,7 @@ impl ResourceAgent for VirtualDomain {
             }
         }
         let tools = ctx.tools();
-        for script in &self.monitor_scripts {
+        for script in &self.cfg.monitor_scripts {
             tools.find(script).ok_or_else(|| {
                 Failure::installed(format!(
                     "monitor script {script} not found or not executable"
@@ -560,23 +499,9 @@ impl ResourceAgent for VirtualDomain {
 }
 
 impl VirtualDomain {
-    /// The domain's name: from the config, else from our record of a start
-    /// (or as set by [`VirtualDomain::set_domain_name`]).
+    /// The domain's name: from the config, else from our record of a
+    /// start, else [`Config::domain_name`].
     pub fn domain_name(&self) -> Option<&str> {
         self.name.as_deref()
-    }
-
-    /// For a domain libvirt knows by name only (no config file): stop,
-    /// monitor and migrate act on `name`; start still needs a config.
-    pub fn set_domain_name(&mut self, name: &str) {
-        if self.name.is_none() {
-            self.name = Some(name.to_string());
-        }
-    }
-
-    /// Stop without destroy: a graceful shutdown that does not finish
-    /// inside the stop timeout fails the stop, and the domain keeps running.
-    pub fn set_no_destroy(&mut self, no_destroy: bool) {
-        self.no_destroy = no_destroy;
     }
 }

@@ -92,9 +92,13 @@ impl MigrateOptions {
     }
 }
 
+/// `migration_mode`: how migrate_to moves the domain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum MigrationMode {
+pub enum MigrationMode {
+    /// A live migration (heartbeat's only mode).
     Live,
+    /// Suspend, move while paused, resume on the target (rgmanager's
+    /// `migrate="pause"`).
     Paused,
 }
 
@@ -130,7 +134,7 @@ impl VirtualDomain {
                 )))
             }
         };
-        let hypervisor = match &self.hypervisor {
+        let hypervisor = match &self.cfg.hypervisor {
             Some(h) => h.clone(),
             None => {
                 let c = conn.clone();
@@ -144,15 +148,15 @@ impl VirtualDomain {
         let dconn = lv::open(Some(&uris.remote), &dl)
             .map_err(|e| lv_failure(&format!("{dom}: cannot connect to {}", uris.remote), &e))?;
         self.ensure_resources(&dconn, &dl)?;
-        if self.migration_speed > 0 {
+        if self.cfg.migration_speed > 0 {
             ocf::info!(
                 "{dom}: Setting live migration speed limit for {dom} (using: migrate-setspeed {}).",
-                self.migration_speed
+                self.cfg.migration_speed
             );
         }
-        let o = &self.migrate_options;
+        let o = &self.cfg.migrate_options;
         let mut flags = o.flags;
-        if self.mode == MigrationMode::Live {
+        if self.cfg.migration_mode == MigrationMode::Live {
             flags |= sys::VIR_MIGRATE_LIVE;
         } else {
             flags &= !sys::VIR_MIGRATE_LIVE;
@@ -163,7 +167,7 @@ impl VirtualDomain {
         }
         let params = MigrateParameters {
             uri: uris.migrate.clone(),
-            bandwidth: (self.migration_speed > 0).then_some(self.migration_speed),
+            bandwidth: (self.cfg.migration_speed > 0).then_some(self.cfg.migration_speed),
             listen_address: o.listen_address.clone(),
             dest_name: o.dname.clone(),
             disks_port: o.disks_port,
@@ -173,7 +177,7 @@ impl VirtualDomain {
         };
         ocf::info!(
             "{dom}: Starting {} migration to {target} (remote URI {}, migrate URI {}).",
-            if self.mode == MigrationMode::Live {
+            if self.cfg.migration_mode == MigrationMode::Live {
                 "live"
             } else {
                 "offline"
@@ -208,7 +212,7 @@ impl VirtualDomain {
         let moved = match result {
             Ok(m) => m,
             Err(e) => {
-                if self.mode == MigrationMode::Paused {
+                if self.cfg.migration_mode == MigrationMode::Paused {
                     let dd = d.clone();
                     let _ = lv::bounded(&dl, "resuming", move || dd.resume());
                 }
@@ -228,7 +232,7 @@ impl VirtualDomain {
                 ));
             }
         };
-        if self.mode == MigrationMode::Paused {
+        if self.cfg.migration_mode == MigrationMode::Paused {
             let resumed = match moved {
                 Some(nd) => lv::bounded(&dl, "resuming on the target", move || nd.resume()),
                 None => {
@@ -265,7 +269,7 @@ impl VirtualDomain {
             )));
         }
         if let Ok(Some(d)) = lv::lookup(&conn, dom, &dl) {
-            if self.mode == MigrationMode::Paused
+            if self.cfg.migration_mode == MigrationMode::Paused
                 && lv::dom_state(&d, &dl).is_ok_and(|s| s == DomState::Paused)
             {
                 let dd = d.clone();
@@ -296,7 +300,7 @@ impl VirtualDomain {
         std::sync::Arc<std::sync::atomic::AtomicBool>,
         std::thread::JoinHandle<()>,
     )> {
-        let ms = self.migration_downtime;
+        let ms = self.cfg.migration_downtime;
         if ms == 0 {
             return None;
         }
@@ -342,12 +346,12 @@ impl VirtualDomain {
     pub(crate) fn uri_params<'a>(&'a self, hypervisor: &'a str) -> uri::UriParams<'a> {
         uri::UriParams {
             hypervisor,
-            remoteuri: self.remoteuri.as_deref(),
-            migrateuri: self.migrateuri.as_deref(),
-            migration_transport: self.migration_transport.as_deref(),
-            migration_user: self.migration_user.as_deref(),
-            migration_network_suffix: self.migration_network_suffix.as_deref(),
-            options_migrateuri: self.migrate_options.migrateuri.as_deref(),
+            remoteuri: self.cfg.remoteuri.as_deref(),
+            migrateuri: self.cfg.migrateuri.as_deref(),
+            migration_transport: self.cfg.migration_transport.as_deref(),
+            migration_user: self.cfg.migration_user.as_deref(),
+            migration_network_suffix: self.cfg.migration_network_suffix.as_deref(),
+            options_migrateuri: self.cfg.migrate_options.migrateuri.as_deref(),
             migrateport: self.migrateport,
         }
     }
@@ -359,9 +363,9 @@ impl VirtualDomain {
             .env
             .non_empty("OCF_RESKEY_CRM_meta_allow_migrate")
             .is_some_and(ocf::is_true)
-            || self.remoteuri.is_some()
-            || self.migration_transport.is_some()
-            || self.migrateuri.is_some();
+            || self.cfg.remoteuri.is_some()
+            || self.cfg.migration_transport.is_some()
+            || self.cfg.migrateuri.is_some();
         if let Some((_, parsed)) = &self.xml {
             for disk in &parsed.disks {
                 if disk.device == "cdrom" || disk.device == "floppy" || disk.readonly {
@@ -377,12 +381,12 @@ impl VirtualDomain {
             }
         }
         if migrating {
-            if let Ok(fs) = nix::sys::statfs::statfs(&self.config) {
+            if let Ok(fs) = nix::sys::statfs::statfs(&self.cfg.config) {
                 let t = fs.filesystem_type().0;
                 if LOCAL_FS.contains(&t) {
                     w.push(format!(
                         "config {} is on a local file system, not on shared storage, while the resource migrates",
-                        self.config.display()
+                        self.cfg.config.display()
                     ));
                 }
             }

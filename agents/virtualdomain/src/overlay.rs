@@ -6,6 +6,76 @@ use std::path::{Path, PathBuf};
 
 use ocf::{Context, Deadline, Failure};
 
+use crate::VirtualDomain;
+
+impl VirtualDomain {
+    /// The overlay over `backing`, created afresh when `stateless` or when
+    /// it is missing or empty; whether it was.
+    pub(crate) fn prepare_overlay(
+        &self,
+        ctx: &Context,
+        dom: &str,
+        backing: &Path,
+        dl: &Deadline,
+    ) -> Result<bool, Failure> {
+        let image = overlay_path(&self.cfg.config);
+        let fresh = self.cfg.stateless || std::fs::metadata(&image).map_or(true, |m| m.len() == 0);
+        if !fresh {
+            return Ok(false);
+        }
+        let _ = std::fs::remove_file(&image);
+        let format = backing_format(ctx, backing, dl)?;
+        let out = ctx
+            .tools()
+            .command("qemu-img")?
+            .args(["create", "-f", "qcow2", "-F", &format, "-b"])
+            .arg(backing)
+            .arg(&image)
+            .run(dl)?;
+        if !out.success() {
+            return Err(Failure::generic(format!(
+                "Failed qemu-img create {} with backing file {}: {}",
+                image.display(),
+                backing.display(),
+                out.message()
+            )));
+        }
+        ocf::info!(
+            "{dom}: created {} over {}",
+            image.display(),
+            backing.display()
+        );
+        Ok(true)
+    }
+
+    /// `copyindirs` into the defined (not yet running) domain.
+    pub(crate) fn copy_in_dirs(
+        &self,
+        ctx: &Context,
+        dom: &str,
+        dl: &Deadline,
+    ) -> Result<(), Failure> {
+        if self.cfg.copyindirs.is_empty() {
+            return Ok(());
+        }
+        let out = ctx
+            .tools()
+            .command("virt-copy-in")?
+            .arg("-d")
+            .arg(dom)
+            .args(&self.cfg.copyindirs)
+            .arg("/")
+            .run(dl)?;
+        if !out.success() {
+            return Err(Failure::generic(format!(
+                "Failed on virt-copy-in command {dom}: {}",
+                out.message()
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// The copy-on-write image of a `backingfile` domain: heartbeat's
 /// `${config%%.*}.qcow2`, cut at the first dot of the file name only (not
 /// at a dot in a directory name): `/etc/vm.d/web.prod.xml` gives
@@ -25,11 +95,7 @@ pub fn overlay_path(config: &Path) -> PathBuf {
 /// The format of `backing` as `qemu-img info` sees it: qemu-img (6.1 and
 /// later) refuses an overlay without its backing format (`-F`), which
 /// heartbeat does not give.
-pub(crate) fn backing_format(
-    ctx: &Context,
-    backing: &Path,
-    dl: &Deadline,
-) -> Result<String, Failure> {
+fn backing_format(ctx: &Context, backing: &Path, dl: &Deadline) -> Result<String, Failure> {
     let out = ctx
         .tools()
         .command("qemu-img")?

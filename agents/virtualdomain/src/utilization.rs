@@ -26,9 +26,9 @@ impl VirtualDomain {
     /// it, else it is left alone.
     pub(crate) fn utilization_plan(&self) -> [Util; 3] {
         std::array::from_fn(|i| {
-            if self.autoset[i] {
+            if self.cfg.autoset_utilization[i] {
                 Util::Set
-            } else if self.unset[i] {
+            } else if self.cfg.unset_utilization[i] {
                 Util::Remove
             } else {
                 Util::Leave
