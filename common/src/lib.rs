@@ -27,9 +27,7 @@ pub mod state;
 pub mod status;
 
 pub use action::Action;
-pub use agent::{
-    dispatch, lock_name, main, main_with_exit, map_invalid_env, Outcome, ResourceAgent,
-};
+pub use agent::{dispatch, lock_name, main, map_invalid_env, Outcome, ResourceAgent};
 pub use checked::CheckedOnce;
 pub use command::{Cmd, Output, RunError, Tools};
 pub use context::Context;

@@ -30,7 +30,6 @@
 //! | `status_program` | run at status depth >= 10 and after start, as an argument vector (split on white space, no shell) |
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use ocf::{
@@ -41,12 +40,9 @@ use ra_virtualdomain::lv;
 use ra_virtualdomain::{Config, MigrateOptions, MigrationMode, VirtualDomain};
 
 /// rgmanager's `RG_ERELO`: "migration failed; the VM still runs on the
-/// source" (vm.sh's `exit 150`).
+/// source" (vm.sh's `exit 150`): the exit code of a `migrate` failure that
+/// left the VM running here ([`Failure::exit_code`]).
 pub const MIGRATE_STILL_ON_SOURCE: i32 = 150;
-
-/// Set by `migrate` when the migration failed and the VM still runs here;
-/// [`main`] then exits [`MIGRATE_STILL_ON_SOURCE`].
-static STILL_ON_SOURCE: AtomicBool = AtomicBool::new(false);
 
 /// What the config of a domain found by `path` search falls back to when
 /// the domain is defined in libvirt by name only: a file that never holds
@@ -537,11 +533,10 @@ impl ResourceAgent for Vm {
             Ok(s) => Ok(s),
             Err(f) if f.status == OcfStatus::ErrGeneric => {
                 if matches!(self.vd.status(ctx), Ok(OcfStatus::Success)) {
-                    STILL_ON_SOURCE.store(true, Ordering::SeqCst);
-                    Err(Failure::generic(format!(
-                        "{}; {dom} is still running here",
-                        f.reason
-                    )))
+                    Err(
+                        Failure::generic(format!("{}; {dom} is still running here", f.reason))
+                            .with_exit_code(MIGRATE_STILL_ON_SOURCE),
+                    )
                 } else {
                     Err(f)
                 }
@@ -679,18 +674,6 @@ fn refuse_xm_config(f: &Path) -> Result<(), Failure> {
             f.display()
         ))),
     }
-}
-
-/// The `main` of the `vm` binary: [`ocf::main`], plus vm.sh's exit code 150
-/// for a failed migration that left the VM running here.
-pub fn main() -> ! {
-    ocf::main_with_exit::<Vm>(|outcome| {
-        if STILL_ON_SOURCE.load(Ordering::SeqCst) && outcome.status == OcfStatus::ErrGeneric {
-            MIGRATE_STILL_ON_SOURCE
-        } else {
-            outcome.code()
-        }
-    })
 }
 
 #[cfg(test)]
