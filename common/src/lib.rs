@@ -8,8 +8,8 @@
 //! its units ([`Context`]), parameters declared once ([`ParamSpec`]),
 //! deadlines for every wait ([`Deadline`]), tools run as argument vectors
 //! ([`Tools`], [`Cmd`]), `ocf_log`-style logging ([`log`]), private state and
-//! per-instance locks ([`StateDir`]), meta-data ([`AgentMeta`]) and the
-//! process table ([`procs`]).
+//! per-instance locks ([`StateDir`]), meta-data ([`AgentMeta`]), the
+//! process table ([`procs`]) and Pacemaker's CIB tools ([`pacemaker`]).
 
 pub mod action;
 pub mod agent;
@@ -21,6 +21,7 @@ pub mod deadline;
 pub mod env;
 pub mod log;
 pub mod meta;
+pub mod pacemaker;
 pub mod params;
 pub mod procs;
 pub mod state;

@@ -56,6 +56,7 @@ mod utilization;
 
 use std::time::Duration;
 
+use ocf::pacemaker::Utilization;
 use ocf::{
     Action, AgentMeta, Context, Deadline, Failure, OcfResult, OcfStatus, Params, Record,
     ResourceAgent,
@@ -86,8 +87,8 @@ pub struct VirtualDomain {
     name: Option<String>,
     /// The domain name this instance started (for when the config is gone).
     record: Record,
-    /// The utilization last set through crm_resource.
-    util: Record,
+    /// The utilization, set through crm_resource when it changes.
+    util: Utilization,
     /// `migrateport`, or the one picked for this process.
     migrateport: i64,
 }
@@ -115,7 +116,7 @@ impl VirtualDomain {
             &config.to_string_lossy(),
             "domain",
         ]);
-        let util = Record::new(&["VirtualDomain", &ctx.instance, "utilization"]);
+        let util = Utilization::new("VirtualDomain", &ctx.instance);
         let (xml, config_problem) = match std::fs::read_to_string(config) {
             Ok(text) => match domxml::parse(&text) {
                 Ok(parsed) if parsed.name.is_some() => (Some((text, parsed)), None),
@@ -176,7 +177,7 @@ impl VirtualDomain {
     /// The domain left this node: forget its name and its utilization.
     fn forget(&self, ctx: &Context) {
         self.record.clear(&ctx.env);
-        self.util.clear(&ctx.env);
+        self.util.forget(&ctx.env);
     }
 
     fn open(&self, dl: &Deadline) -> Result<Connect, LvError> {

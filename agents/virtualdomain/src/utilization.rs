@@ -1,7 +1,7 @@
 //! Pacemaker utilization attributes (`cpu`, `host_memory`, `hv_memory`)
-//! from the domain's vCPUs and memory, decided as heartbeat decides them but
-//! written only when they change: a monitor of an unchanged domain forks no
-//! crm_resource.
+//! from the domain's vCPUs and memory, decided as heartbeat decides them;
+//! [`ocf::pacemaker`] writes them only when they change, so a monitor of an
+//! unchanged domain forks no crm_resource.
 
 use ocf::{Context, Deadline};
 use virt::connect::Connect;
@@ -36,10 +36,10 @@ impl VirtualDomain {
         })
     }
 
-    /// The utilization attributes through crm_resource (heartbeat's
-    /// arguments), only when they differ from what this node last set: the
-    /// record under `HA_RSCTMP` (removed by start, stop and migrations, so
-    /// the first monitor after them sets everything again). heartbeat asks
+    /// The utilization attributes, through [`ocf::pacemaker::Utilization`]:
+    /// crm_resource runs only when they differ from what this node last set
+    /// (the record is removed by start, stop and migrations, so the first
+    /// monitor after them sets everything again). heartbeat asks
     /// crm_resource for each current value on every monitor (three to six
     /// forks); a monitor here forks nothing when nothing changed.
     pub(crate) fn update_utilization(
@@ -53,9 +53,9 @@ impl VirtualDomain {
         if plan.iter().all(|u| *u == Util::Leave) {
             return;
         }
-        let Some(instance) = ctx.env.non_empty("OCF_RESOURCE_INSTANCE") else {
+        if ctx.env.non_empty("OCF_RESOURCE_INSTANCE").is_none() {
             return;
-        };
+        }
         let values = if plan.contains(&Util::Set) {
             let sizes = match sizes {
                 Some(z) => z,
@@ -73,55 +73,14 @@ impl VirtualDomain {
         } else {
             Default::default()
         };
-        let mut want = String::new();
-        for i in 0..3 {
-            match plan[i] {
-                Util::Set => want.push_str(&format!("{}={}\n", UTIL_NAMES[i], values[i])),
-                Util::Remove => want.push_str(&format!("{}=-\n", UTIL_NAMES[i])),
-                Util::Leave => {}
-            }
-        }
-        if self.util.read(&ctx.env).as_deref() == Some(want.as_str()) {
-            return;
-        }
-        let Some(crm) = ctx.tools().find("crm_resource") else {
-            ocf::debug!("crm_resource not found; utilization not updated");
-            return;
-        };
-        for i in 0..3 {
-            let cmd = ocf::Cmd::new(&crm).path(ctx.tools().path());
-            let cmd = match plan[i] {
-                Util::Set => {
-                    cmd.args(["-r", instance, "-z", "-p", UTIL_NAMES[i], "-v", &values[i]])
-                }
-                Util::Remove => cmd
-                    .arg(format!("--resource={instance}"))
-                    .arg("--utilization")
-                    .arg(format!("--delete-parameter={}", UTIL_NAMES[i])),
-                Util::Leave => continue,
-            };
-            let verb = if plan[i] == Util::Set { "set" } else { "unset" };
-            // The first failure ends the round (no CIB reachable fails the
-            // others the same way); the next monitor tries again.
-            match cmd.run(dl) {
-                Ok(o) if o.success() => {}
-                Ok(o) => {
-                    ocf::warn!(
-                        "crm_resource failed to {verb} utilization attribute {}: {}",
-                        UTIL_NAMES[i],
-                        o.message()
-                    );
-                    return;
-                }
-                Err(e) => {
-                    ocf::warn!("{e}");
-                    return;
-                }
-            }
-        }
-        if let Err(e) = self.util.write(&ctx.env, &want) {
-            ocf::debug!("{}", e.reason);
-        }
+        let want: Vec<(&str, Option<String>)> = (0..3)
+            .filter_map(|i| match plan[i] {
+                Util::Set => Some((UTIL_NAMES[i], Some(values[i].clone()))),
+                Util::Remove => Some((UTIL_NAMES[i], None)),
+                Util::Leave => None,
+            })
+            .collect();
+        self.util.update(ctx, &want, dl);
     }
 
     /// After a start or an incoming migration: set the utilization
@@ -134,7 +93,7 @@ impl VirtualDomain {
         dom: &str,
         dl: &Deadline,
     ) {
-        self.util.clear(&ctx.env);
+        self.util.forget(&ctx.env);
         if let Ok(Some(d)) = lv::lookup(conn, dom, dl) {
             self.update_utilization(ctx, &d, None, dl);
         }
