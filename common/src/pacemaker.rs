@@ -13,9 +13,18 @@
 //! monitor after a start sets everything again, and a failed round is not
 //! recorded, so the next monitor tries again.
 //!
+//! Where no CIB can be reached (no cluster runs on this node: ocf-tester, an
+//! admin's test run, a node with the cluster stopped), [`Utilization`] forks
+//! nothing at all: crm_resource would only fail with "Not connected" after
+//! ~10 ms, and warn on every start and monitor. [`cib_reachable`] tells,
+//! from the environment and one read of `/proc/net/unix`, the way the
+//! tools themselves pick a CIB.
+//!
 //! The one-shot calls ([`utilization_get`], [`utilization_set`],
 //! [`utilization_delete`], [`node_attribute`]) use heartbeat's arguments, so
 //! the CIB sees the same requests as from the shell agents.
+
+use std::path::Path;
 
 use crate::command::{Cmd, Tools};
 use crate::context::Context;
@@ -59,6 +68,12 @@ impl Utilization {
         if self.record.read(&ctx.env).as_deref() == Some(text.as_str()) {
             return;
         }
+        if !cib_reachable(&ctx.env) {
+            crate::debug!(
+                "no CIB here (no cluster running, CIB_file/CIB_shadow/CIB_port unset): utilization not updated"
+            );
+            return;
+        }
         let tools = ctx.tools();
         let Some(crm) = tools.find("crm_resource") else {
             crate::debug!("crm_resource not found; utilization not updated");
@@ -95,6 +110,46 @@ impl Utilization {
     pub fn forget(&self, env: &Env) {
         self.record.clear(env);
     }
+}
+
+/// Whether Pacemaker's tools could reach a CIB from here, decided as they
+/// decide where it is (libcib's `cib_new`): `CIB_shadow` or `CIB_file`
+/// name a file, `CIB_port` a CIB manager over TCP; else it is the local CIB
+/// manager's IPC service `cib_rw`, served by pacemaker-based on a cluster
+/// node and by pacemaker-remoted's proxy on a remote node. libqb listens on
+/// it as the abstract socket `cib_rw` (as a file `.../cib_rw` with
+/// `/etc/libqb/force-filesystem-sockets`), listed in `/proc/net/unix` of
+/// this network namespace, the one crm_resource would connect from.
+///
+/// Not the environment Pacemaker gives agents (`OCF_RESKEY_CRM_meta_*`):
+/// it says who called, not whether a CIB answers (a cluster being stopped
+/// still runs its agents' stops; an admin's run on a live node may set the
+/// utilization). Not `/var/lib/pacemaker/cib/cib.xml`: it stays when the
+/// cluster stops, and remote nodes have none.
+pub fn cib_reachable(env: &Env) -> bool {
+    if ["CIB_shadow", "CIB_file", "CIB_port"]
+        .iter()
+        .any(|k| env.non_empty(k).is_some())
+    {
+        return true;
+    }
+    cib_listening_in(Path::new("/proc/net/unix"))
+}
+
+/// Whether the `/proc/net/unix` table at `table` lists the `cib_rw` socket.
+fn cib_listening_in(table: &Path) -> bool {
+    // unreadable: assume a CIB (crm_resource then tells)
+    let Ok(text) = std::fs::read_to_string(table) else {
+        return true;
+    };
+    text.lines().skip(1).any(|line| {
+        // Num RefCount Protocol Flags Type St Inode [Path]; the kernel
+        // shows NUL bytes as '@', and libqb binds the whole sun_path:
+        // "@cib_rw@@@@..."
+        let path = line.split_whitespace().nth(7).unwrap_or("");
+        let path = path.trim_end_matches('@');
+        path == "@cib_rw" || path.ends_with("/cib_rw")
+    })
 }
 
 fn set_args(cmd: Cmd, instance: &str, name: &str, value: &str) -> Cmd {
@@ -215,6 +270,8 @@ mod tests {
                 ("HA_RSCTMP", self.dir.join("rsc").display().to_string()),
                 ("OCF_RESOURCE_INSTANCE", "r1".into()),
                 ("HA_LOGFACILITY", "none".into()),
+                // the CIB a file: as a cluster for the tools' doubles
+                ("CIB_file", self.dir.join("cib.xml").display().to_string()),
             ]);
             Context::from_env(Action::Monitor, "X", env).unwrap()
         }
@@ -269,6 +326,33 @@ mod tests {
         u.forget(&ctx.env);
         u.update(&ctx, &want, &dl);
         assert_eq!(d.take().len(), 2, "forgotten: written again");
+    }
+
+    #[test]
+    fn without_a_cib_nothing_runs() {
+        let d = Doubles::new("nocib");
+        let mut ctx = d.ctx();
+        ctx.env.remove("CIB_file");
+        let table = d.dir.join("unix");
+        let head = "Num       RefCount Protocol Flags    Type St Inode Path\n";
+        let other = "0000000000000000: 00000002 00000000 00010000 0001 01 21 @cib_rwx@@@\n";
+        std::fs::write(&table, format!("{head}{other}")).unwrap();
+        assert!(!cib_listening_in(&table));
+        let padded = format!("@cib_rw{}", "@".repeat(100));
+        for cib in ["@cib_rw", &padded, "/run/cib_rw"] {
+            let line = format!("0000000000000000: 00000002 00000000 00010000 0001 01 22 {cib}\n");
+            std::fs::write(&table, format!("{head}{other}{line}")).unwrap();
+            assert!(cib_listening_in(&table), "{cib}");
+        }
+        assert!(cib_listening_in(&d.dir.join("no-such-table")));
+        if cib_reachable(&ctx.env) {
+            println!("a CIB is reachable on this machine: the no-CIB run is skipped");
+            return;
+        }
+        let dl = Deadline::after(Duration::from_secs(10));
+        let u = Utilization::new("X", "r1");
+        u.update(&ctx, &[("cpu", Some("2".to_string()))], &dl);
+        assert_eq!(d.take(), Vec::<String>::new());
     }
 
     #[test]

@@ -27,7 +27,9 @@
 //! - utilization attributes (heartbeat's crm_resource arguments; `autoset_*`
 //!   wins over `unset_*` as there) are only written when they differ from
 //!   what this node last set, recorded under `HA_RSCTMP`: a monitor forks
-//!   no crm_resource while nothing changes (heartbeat forks three to six);
+//!   no crm_resource while nothing changes (heartbeat forks three to six),
+//!   and none where no CIB can be reached (no cluster running: heartbeat's
+//!   crm_resource fails there with a "Not connected" warning every time);
 //! - `backingfile`: the overlay is created with its backing file's format
 //!   (`qemu-img create -F`, which qemu-img 6.1 and later require and
 //!   heartbeat does not pass) and named by cutting the config's file name,
