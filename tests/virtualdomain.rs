@@ -318,6 +318,17 @@ fn stderr_of(out: &assert_cmd::assert::Assert) -> String {
     String::from_utf8_lossy(&out.get_output().stderr).into_owned()
 }
 
+/// Whether a CIB manager (or pacemaker-remoted's proxy of one) listens in
+/// this network namespace: its `cib_rw` socket in /proc/net/unix.
+fn cib_socket_listed() -> bool {
+    std::fs::read_to_string("/proc/net/unix")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(7))
+        .map(|p| p.trim_end_matches('@'))
+        .any(|p| p == "@cib_rw" || p.ends_with("/cib_rw"))
+}
+
 #[test]
 fn utilization_is_set_through_crm_resource_only_when_it_changes() {
     let Some(lab) = Lab::new("util") else { return };
@@ -332,8 +343,10 @@ fn utilization_is_set_through_crm_resource_only_when_it_changes() {
          <os><type>hvm</type></os></domain>\n",
     )
     .unwrap();
-    // the utilization parameters at their defaults (autoset: true)
+    // the utilization parameters at their defaults (autoset: true); the
+    // CIB a file (crm_resource's CIB_file): a CIB the tools can reach
     let a = with_doubles(&lab, lab.agent(&cfg))
+        .env("CIB_file", lab.path().join("cib.xml"))
         .unset("OCF_RESKEY_autoset_utilization_cpu")
         .unset("OCF_RESKEY_autoset_utilization_host_memory")
         .unset("OCF_RESKEY_autoset_utilization_hv_memory");
@@ -395,6 +408,19 @@ fn utilization_is_set_through_crm_resource_only_when_it_changes() {
     crm.failing(false);
     mon.expect("monitor", rc::SUCCESS);
     assert_eq!(crm.take(), all("1"));
+    // no CIB to reach (no cluster runs here, no CIB_file): crm_resource is
+    // not run at all, and nothing warns
+    if cib_socket_listed() {
+        println!("SKIP the no-CIB monitor: a cluster's CIB runs on this machine");
+    } else {
+        std::fs::remove_file(&record).unwrap();
+        let out = mon.clone().unset("CIB_file").expect("monitor", rc::SUCCESS);
+        assert_eq!(crm.take(), Vec::<String>::new(), "no CIB: no crm_resource");
+        assert!(!stderr_of(&out).contains("WARN"), "{}", stderr_of(&out));
+        assert!(!record.exists());
+        mon.expect("monitor", rc::SUCCESS);
+        assert_eq!(crm.take(), all("1"), "with a CIB again: set");
+    }
 
     // unset_utilization_*: heartbeat removes an attribute only when its
     // autoset_utilization_* is off; then once, not on every monitor
@@ -1154,7 +1180,8 @@ fn compare(title: &str, runs: usize, rows: &[(&str, &dyn Fn() -> Command)]) -> V
 /// (same parameters: autoset_utilization_* off in both), `virsh domstate`
 /// and the bare query (examples/domstate.rs: the same `virt` crate, one
 /// connect + lookup + virDomainGetState), then both agents with the
-/// utilization defaults (crm_resource runs, and fails without a cluster).
+/// utilization defaults (heartbeat runs crm_resource, which fails without a
+/// cluster; ours finds no CIB to reach and runs none).
 #[allow(clippy::too_many_arguments)]
 fn bench_monitors(
     title: &str,
@@ -1234,9 +1261,12 @@ fn bench_monitors(
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&crm, std::fs::Permissions::from_mode(0o755)).unwrap();
     let path = format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", bin.display());
+    // CIB_file: a CIB the tools can reach, as in a cluster (else ours
+    // forks no crm_resource at all)
+    let cib = state.join("cib.xml");
     let (mon_c, hb_c) = (
-        mon_d.clone().env("PATH", &path),
-        hb_d.clone().env("PATH", &path),
+        mon_d.clone().env("PATH", &path).env("CIB_file", &cib),
+        hb_d.clone().env("PATH", &path).env("CIB_file", &cib),
     );
     let c = compare(
         &format!(

@@ -131,7 +131,7 @@ pub struct Outcome {
     pub stdout: String,
     pub status: OcfStatus,
     /// The process exit code when it is not `status.code()`
-    /// (`--exit-codes=cmdline`).
+    /// (`--exit-codes=cmdline`, [`Failure::exit_code`]).
     pub exit: Option<i32>,
 }
 
@@ -270,7 +270,10 @@ fn dispatch_action<A: ResourceAgent>(args: &[String], env: Env, tty: bool) -> Ou
         Ok(status) => done(status),
         Err(f) => {
             logger.exit_reason(&f.reason);
-            done(f.status)
+            Outcome {
+                exit: f.exit_code,
+                ..done(f.status)
+            }
         }
     }
 }
@@ -369,15 +372,9 @@ pub fn lock_name(ctx: &Context) -> String {
 }
 
 /// The `main` of every agent binary: dispatch on the process's arguments
-/// and environment, print, exit with the OCF code.
+/// and environment, print, exit with the OCF code (or the one a
+/// [`Failure::exit_code`] asks for).
 pub fn main<A: ResourceAgent>() -> ! {
-    main_with_exit::<A>(Outcome::code)
-}
-
-/// [`main`] for a caller whose exit codes are not all OCF's (rgmanager's
-/// `migrate` exits 150 when the VM still runs on the source): `exit` picks
-/// the process exit code from the outcome.
-pub fn main_with_exit<A: ResourceAgent>(exit: impl FnOnce(&Outcome) -> i32) -> ! {
     std::panic::set_hook(Box::new(|info| {
         eprintln!("ocf-exit-reason:internal error: {info}");
         std::process::exit(OcfStatus::ErrGeneric.code());
@@ -394,7 +391,7 @@ pub fn main_with_exit<A: ResourceAgent>(exit: impl FnOnce(&Outcome) -> i32) -> !
         let _ = out.write_all(outcome.stdout.as_bytes());
         let _ = out.flush();
     }
-    std::process::exit(exit(&outcome))
+    std::process::exit(outcome.code())
 }
 
 #[cfg(test)]

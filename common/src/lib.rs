@@ -8,8 +8,8 @@
 //! its units ([`Context`]), parameters declared once ([`ParamSpec`]),
 //! deadlines for every wait ([`Deadline`]), tools run as argument vectors
 //! ([`Tools`], [`Cmd`]), `ocf_log`-style logging ([`log`]), private state and
-//! per-instance locks ([`StateDir`]), meta-data ([`AgentMeta`]) and the
-//! process table ([`procs`]).
+//! per-instance locks ([`StateDir`]), meta-data ([`AgentMeta`]), the
+//! process table ([`procs`]) and Pacemaker's CIB tools ([`pacemaker`]).
 
 pub mod action;
 pub mod agent;
@@ -21,15 +21,14 @@ pub mod deadline;
 pub mod env;
 pub mod log;
 pub mod meta;
+pub mod pacemaker;
 pub mod params;
 pub mod procs;
 pub mod state;
 pub mod status;
 
 pub use action::Action;
-pub use agent::{
-    dispatch, lock_name, main, main_with_exit, map_invalid_env, Outcome, ResourceAgent,
-};
+pub use agent::{dispatch, lock_name, main, map_invalid_env, Outcome, ResourceAgent};
 pub use checked::CheckedOnce;
 pub use command::{Cmd, Output, RunError, Tools};
 pub use context::Context;

@@ -94,6 +94,11 @@ impl fmt::Display for OcfStatus {
 pub struct Failure {
     pub status: OcfStatus,
     pub reason: String,
+    /// The process exit code, when the caller expects one that is not
+    /// `status`'s: rgmanager's `migrate` exits 150 for "failed, the VM still
+    /// runs here" (vm.sh's `RG_ERELO`), which OCF has no status for. Only
+    /// the exit code changes; everything else goes by `status`.
+    pub exit_code: Option<i32>,
 }
 
 impl Failure {
@@ -101,7 +106,13 @@ impl Failure {
         Failure {
             status,
             reason: reason.into(),
+            exit_code: None,
         }
+    }
+    /// This failure, exiting with `code` instead of `status`'s code.
+    pub fn with_exit_code(mut self, code: i32) -> Failure {
+        self.exit_code = Some(code);
+        self
     }
     /// 1: the action failed (monitor: the resource is broken).
     pub fn generic(reason: impl Into<String>) -> Failure {
