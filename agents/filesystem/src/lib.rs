@@ -95,7 +95,7 @@ static PARAMS: &[ParamSpec] = &[
     ParamSpec::string("statusfile_prefix")
         .default(".Filesystem_status/")
         .short("status file prefix")
-        .long("The prefix, relative to the mount point, of the status file written and read back by monitor depth 20. The file name adds the resource instance, the clone number if any, and the node name."),
+        .long("The prefix, relative to the mount point, of the status file written and read back by monitor depth 20; it must stay inside the mount (no leading /, no '..'). The file name adds the resource instance, the clone number if any, and the node name."),
     ParamSpec::one_of("run_fsck", &["auto", "force", "no"])
         .default("auto")
         .short("run_fsck")
@@ -142,7 +142,7 @@ static META: AgentMeta = AgentMeta {
     name: "Filesystem",
     version: env!("CARGO_PKG_VERSION"),
     shortdesc: "Manages filesystem mounts",
-    longdesc: "Mounts a filesystem (block device, NFS/CIFS export or bind mount) on a mount point, checks it and unmounts it.\n\nMonitor depth 0 (also the probe) checks that the filesystem is mounted, from /proc/self/mountinfo. Set OCF_CHECK_LEVEL for deeper checks:\n\n10: read the first block of the device, bypassing the cache (nothing to do for non-block devices such as NFS, CIFS or bind mounts).\n\n20: write a status file with O_DIRECT|O_SYNC and read it back. The status file must be writable by root, which NFS exports with root_squash do not allow: use depth 10, no_root_squash, or a world-writable status directory.\n\nStop unmounts everything mounted below the mount point first (deepest first), then the mount point, signalling the processes that use it, and fails if anything stays mounted.",
+    longdesc: "Mounts a filesystem (block device, NFS/CIFS export or bind mount) on a mount point, checks it and unmounts it.\n\nMonitor depth 0 (also the probe) checks that the filesystem is mounted, from /proc/self/mountinfo. Set OCF_CHECK_LEVEL for deeper checks:\n\n10: read the first block of the device, bypassing the cache (nothing to do for non-block devices such as NFS, CIFS or bind mounts).\n\n20: write a status file with O_DIRECT|O_SYNC and read it back. The status file and its directory must be root's own, which NFS exports with root_squash do not allow: use depth 10 or no_root_squash there. The file is reached without following symlinks; a symlink, FIFO, hard link or foreign directory planted in its place (a world-writable mount) is reported and removed, never written through.\n\nStop unmounts everything mounted below the mount point first (deepest first), then the mount point, signalling the processes that use it, and fails if anything stays mounted.",
     params: PARAMS,
     actions: ACTIONS,
     special: None,
@@ -175,6 +175,24 @@ fn check_delay(v: &str) -> Result<(), String> {
     parse_delay(v).map(|_| ())
 }
 
+/// The status file must stay inside the mount: a relative prefix without
+/// `..` (heartbeat writes wherever the prefix points).
+fn check_statusfile_prefix(v: &str) -> Result<(), String> {
+    use std::path::Component;
+    let p = Path::new(v);
+    if p.is_absolute() {
+        return Err(format!(
+            "statusfile_prefix: '{v}' is absolute; it must be relative to the mount point"
+        ));
+    }
+    if p.components().any(|c| c == Component::ParentDir) {
+        return Err(format!(
+            "statusfile_prefix: '{v}' holds '..'; it must stay inside the mount point"
+        ));
+    }
+    Ok(())
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ForceUnmount {
     Kill,
@@ -199,7 +217,9 @@ pub struct Filesystem {
     directory: PathBuf,
     fstype: String,
     options: Vec<String>,
-    statusfile_prefix: String,
+    /// The prefix, or what is wrong with it (stop does not need it; start
+    /// and monitor refuse it).
+    statusfile_prefix: Result<String, String>,
     run_fsck: String,
     force_clones: bool,
     fast_stop: bool,
@@ -281,7 +301,8 @@ impl Filesystem {
         Ok(Filesystem {
             block: device::is_block_resource(&device, &c.fstype, &options),
             directory: mount_point(&c.directory)?,
-            statusfile_prefix: c.statusfile_prefix.clone(),
+            statusfile_prefix: check_statusfile_prefix(&c.statusfile_prefix)
+                .map(|()| c.statusfile_prefix.clone()),
             run_fsck: c.run_fsck.clone(),
             force_clones: c.force_clones,
             fast_stop: c.fast_stop,
@@ -369,7 +390,7 @@ impl ResourceAgent for Filesystem {
             )));
         }
         let text = |name: &str| p.str(name).unwrap_or_default().to_string();
-        Filesystem::new(&Config {
+        let fs = Filesystem::new(&Config {
             device: text("device"),
             directory: text("directory"),
             fstype: text("fstype"),
@@ -382,7 +403,14 @@ impl ResourceAgent for Filesystem {
             term_signals: text("term_signals"),
             kill_signals: text("kill_signals"),
             signal_delay: p.str("signal_delay").unwrap_or("1").to_string(),
-        })
+        })?;
+        // stop needs the prefix only to clean up, and warns instead
+        if ctx.action != ocf::Action::Stop {
+            if let Err(e) = &fs.statusfile_prefix {
+                return Err(Failure::configured(e.clone()));
+            }
+        }
+        Ok(fs)
     }
 
     /// Tools are needed only while nothing is mounted: a mounted filesystem
@@ -495,10 +523,14 @@ impl ResourceAgent for Filesystem {
             }
         };
         if ctx.check_level == 20 {
-            io::remove_status_file(
-                &self.status_file(ctx),
-                &deadline.capped(Duration::from_secs(2)),
-            );
+            match self.status_file(ctx) {
+                Ok(rel) => io::remove_status_file(
+                    &self.directory,
+                    &rel,
+                    &deadline.capped(Duration::from_secs(2)),
+                ),
+                Err(e) => warn!("{e}; the status file is not cleaned up"),
+            }
         }
         // Sub-mounts deepest first, other mounts of the same block device,
         // then the mount point itself.
@@ -579,9 +611,15 @@ impl ResourceAgent for Filesystem {
                 })?;
             }
             20 => {
-                let file = self.status_file(ctx);
-                io::write_status_file(&file, &format!("{}\n", ctx.instance), self.block, &deadline)
-                    .map_err(Failure::generic)?;
+                let rel = self.status_file(ctx).map_err(Failure::configured)?;
+                io::write_status_file(
+                    &self.directory,
+                    &rel,
+                    &format!("{}\n", ctx.instance),
+                    self.block,
+                    &deadline,
+                )
+                .map_err(Failure::generic)?;
             }
             _ => {}
         }
@@ -653,7 +691,10 @@ impl Filesystem {
         State::Mounted(top)
     }
 
-    fn status_file(&self, ctx: &Context) -> PathBuf {
+    /// The status file, relative to the mount point (`Err`: the prefix is
+    /// unusable).
+    fn status_file(&self, ctx: &Context) -> Result<PathBuf, String> {
+        let prefix = self.statusfile_prefix.as_ref().map_err(String::clone)?;
         let mut suffix = ctx.instance.clone();
         if let Some(clone) = ctx.env.non_empty("OCF_RESKEY_CRM_meta_clone") {
             suffix.push('_');
@@ -665,8 +706,7 @@ impl Filesystem {
             .unwrap_or_default();
         suffix.push('_');
         suffix.push_str(&node);
-        self.directory
-            .join(format!("{}{suffix}", self.statusfile_prefix))
+        Ok(PathBuf::from(format!("{prefix}{suffix}")))
     }
 
     fn refuse_unsafe_clone(&self, ctx: &Context) -> Result<(), Failure> {

@@ -1,0 +1,284 @@
+//! Hostile input and faults (issue 13), as processes on real components.
+//!
+//! Each case is an attack or a breakage a cluster admin would call
+//! critical because it gets a healthy node fenced (a stop that fails),
+//! reports a running resource stopped (so the cluster starts it twice), or
+//! makes root write where it should not. They run against what the agents
+//! really touch: loop-backed ext4 mounted by the agent, an unprivileged
+//! user (`nobody`) planting files in a world-writable mount, read-only
+//! state directories, the `xl` test double for Xen. Each one failed before
+//! the change that fixed it and stays here so it stays fixed:
+//! - the depth-20 status file is never written or deleted through a
+//!   symlink, FIFO or foreign directory, and never outside the mount;
+//! - huge timeouts from the cluster manager do not panic an agent;
+//! - a broken private state directory never blocks a stop or a probe;
+//! - a mount of the right device with the wrong type is never "stopped";
+//! - no parameter value ever lands where a tool reads options.
+//!
+//! Fixtures remove what they made in `Drop`, also when an assertion fails.
+
+mod support;
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use support::{expect, is_mounted, rc, Agent, LoopDevice};
+
+const FILESYSTEM: &str = env!("CARGO_BIN_EXE_Filesystem");
+const FS_PERSONA: &str = env!("CARGO_BIN_EXE_fs");
+
+/// The kernel's host name: the node part of the status file name.
+fn hostname() -> String {
+    nix::unistd::gethostname().unwrap().into_string().unwrap()
+}
+
+/// `nobody`'s uid and gid.
+fn nobody() -> (u32, u32) {
+    let u = nix::unistd::User::from_name("nobody")
+        .unwrap()
+        .expect("a nobody user");
+    (u.uid.as_raw(), u.gid.as_raw())
+}
+
+/// Run `program args` as `nobody`, requiring success (the attacker's move).
+#[track_caller]
+fn as_nobody(program: &str, args: &[&std::ffi::OsStr]) {
+    let (uid, gid) = nobody();
+    let out = Command::new(program)
+        .args(args)
+        .uid(uid)
+        .gid(gid)
+        .current_dir("/")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "as nobody: {program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `nobody` makes directory `dir`.
+#[track_caller]
+fn nobody_mkdir(dir: &Path) {
+    as_nobody("mkdir", &[dir.as_os_str()]);
+}
+
+/// `nobody` makes `link` a symlink to `target`.
+#[track_caller]
+fn nobody_symlink(target: &Path, link: &Path) {
+    as_nobody("ln", &["-s".as_ref(), target.as_os_str(), link.as_os_str()]);
+}
+
+/// A loop-backed ext4 in a fresh directory that `nobody` may traverse, and
+/// the Filesystem agent for it (instance `fs1`).
+struct Fs {
+    dir: tempfile::TempDir,
+    dev: Option<LoopDevice>,
+    mnt: PathBuf,
+}
+
+impl Fs {
+    fn new(tag: &str) -> Fs {
+        let dir = support::tempdir(&format!("hostile-{tag}"));
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+        let dev = LoopDevice::new(dir.path(), 64, "ext4");
+        Fs {
+            mnt: dir.path().join("mnt"),
+            dir,
+            dev: Some(dev),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn device(&self) -> &str {
+        &self.dev.as_ref().unwrap().device
+    }
+
+    fn agent(&self) -> Agent {
+        Agent::new(FILESYSTEM, self.path())
+            .env("OCF_RESOURCE_INSTANCE", "fs1")
+            .env("OCF_RESKEY_CRM_meta_timeout", "20000")
+            .param("device", self.device())
+            .param("directory", &self.mnt)
+            .param("fstype", "ext4")
+    }
+
+    /// Make the mounted filesystem's root world-writable (`1777`), as a
+    /// shared scratch volume is.
+    fn world_writable(&self) {
+        assert!(is_mounted(&self.mnt));
+        std::fs::set_permissions(&self.mnt, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    }
+
+    /// A root-owned file outside the mount holding "precious".
+    fn victim(&self, name: &str) -> PathBuf {
+        let v = self.path().join(name);
+        std::fs::write(&v, "precious").unwrap();
+        v
+    }
+}
+
+impl Drop for Fs {
+    fn drop(&mut self) {
+        support::unmount_tree(&self.mnt);
+        self.dev.take();
+    }
+}
+
+#[track_caller]
+fn assert_untouched(victim: &Path) {
+    let m = std::fs::symlink_metadata(victim).expect("the victim file still exists");
+    assert_eq!(m.uid(), 0);
+    assert_eq!(
+        std::fs::read_to_string(victim).unwrap(),
+        "precious",
+        "{} was written through a planted link",
+        victim.display()
+    );
+}
+
+/// The status directory is root's own directory and the status file a
+/// regular file in it, not what was planted.
+#[track_caller]
+fn assert_status_file_is_ours(dir: &Path, file: &str) {
+    let d = std::fs::symlink_metadata(dir).unwrap();
+    assert!(d.is_dir(), "{} is not a directory", dir.display());
+    assert_eq!(d.uid(), 0, "{} is not root's", dir.display());
+    let f = std::fs::symlink_metadata(dir.join(file)).unwrap();
+    assert!(f.is_file(), "status file is not a regular file");
+    assert_eq!(f.uid(), 0);
+    assert_eq!(f.nlink(), 1);
+}
+
+// Part 2: the depth-20 status file cannot be turned against root.
+
+#[test]
+fn depth_20_never_writes_through_a_symlink_planted_by_another_user() {
+    let fs = Fs::new("plant-link");
+    let a = fs.agent();
+    a.expect("start", rc::SUCCESS);
+    fs.world_writable();
+    let victim = fs.victim("victim");
+    let status_dir = fs.mnt.join(".Filesystem_status");
+    let file = format!("fs1_{}", hostname());
+    nobody_mkdir(&status_dir);
+    nobody_symlink(&victim, &status_dir.join(&file));
+    let stderr = expect(&a.clone().check_level(20), "monitor", rc::SUCCESS);
+    assert_untouched(&victim);
+    assert!(
+        stderr.contains("planted"),
+        "the plant was not reported: {stderr}"
+    );
+    assert_status_file_is_ours(&status_dir, &file);
+    a.clone().check_level(20).expect("stop", rc::SUCCESS);
+    assert!(!is_mounted(&fs.mnt));
+    assert_untouched(&victim);
+}
+
+#[test]
+fn a_symlinked_status_directory_is_neither_written_nor_emptied() {
+    let fs = Fs::new("plant-dir");
+    let a = fs.agent();
+    a.expect("start", rc::SUCCESS);
+    fs.world_writable();
+    let elsewhere = fs.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let file = format!("fs1_{}", hostname());
+    let victim = elsewhere.join(&file);
+    std::fs::write(&victim, "precious").unwrap();
+    let status_dir = fs.mnt.join(".Filesystem_status");
+    nobody_symlink(&elsewhere, &status_dir);
+    a.clone().check_level(20).expect("monitor", rc::SUCCESS);
+    assert_untouched(&victim);
+    assert_status_file_is_ours(&status_dir, &file);
+    // planted again after the monitor: stop removes nothing through it
+    std::fs::remove_dir_all(&status_dir).unwrap();
+    nobody_symlink(&elsewhere, &status_dir);
+    a.clone().check_level(20).expect("stop", rc::SUCCESS);
+    assert!(!is_mounted(&fs.mnt));
+    assert_untouched(&victim);
+}
+
+#[test]
+fn a_fifo_as_the_status_file_is_replaced_and_the_monitor_answers() {
+    let fs = Fs::new("fifo");
+    let a = fs.agent().env("OCF_RESKEY_CRM_meta_timeout", "10000");
+    a.expect("start", rc::SUCCESS);
+    let status_dir = fs.mnt.join(".Filesystem_status");
+    std::fs::create_dir(&status_dir).unwrap();
+    let file = format!("fs1_{}", hostname());
+    support::sh("mkfifo", &[status_dir.join(&file).to_str().unwrap()]);
+    let t = std::time::Instant::now();
+    let stderr = expect(&a.clone().check_level(20), "monitor", rc::SUCCESS);
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(10),
+        "the monitor overran its timeout"
+    );
+    assert!(
+        stderr.contains("FIFO"),
+        "the FIFO was not reported: {stderr}"
+    );
+    assert_status_file_is_ours(&status_dir, &file);
+    a.expect("stop", rc::SUCCESS);
+}
+
+#[test]
+fn a_status_file_prefix_outside_the_mount_is_refused_but_stop_still_stops() {
+    let fs = Fs::new("prefix");
+    let outside = fs.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    let absolute = format!("{}/", outside.display());
+    let file = format!("fs1_{}", hostname());
+    for (prefix, would_be) in [
+        (absolute.as_str(), outside.join(&file)),
+        ("../escape-", fs.path().join(format!("escape-{file}"))),
+        ("st/../../up-", fs.path().join(format!("up-{file}"))),
+    ] {
+        let bad = fs.agent().param("statusfile_prefix", prefix);
+        support::expect_reason(&bad, "start", rc::ERR_CONFIGURED, "statusfile_prefix");
+        assert!(!is_mounted(&fs.mnt), "{prefix}: start mounted anyway");
+        fs.agent().expect("start", rc::SUCCESS);
+        support::expect_reason(
+            &bad.clone().check_level(20),
+            "monitor",
+            rc::ERR_CONFIGURED,
+            "statusfile_prefix",
+        );
+        bad.expect("monitor", rc::ERR_CONFIGURED);
+        assert!(!would_be.exists(), "{prefix}: wrote {}", would_be.display());
+        // stop needs no prefix: it warns, skips the clean-up and unmounts
+        bad.clone().check_level(20).expect("stop", rc::SUCCESS);
+        assert!(!is_mounted(&fs.mnt), "{prefix}: stop left it mounted");
+        assert!(!would_be.exists());
+    }
+}
+
+#[test]
+fn the_rgmanager_fs_persona_depth_20_never_writes_through_a_plant() {
+    let fs = Fs::new("rgm-plant");
+    let name = format!("hostile{}", std::process::id());
+    let a = support::rgmanager::agent(FS_PERSONA, "fs", &name, 30)
+        .param("mountpoint", &fs.mnt)
+        .param("device", fs.device())
+        .param("fstype", "ext4");
+    a.expect("start", rc::SUCCESS);
+    fs.world_writable();
+    let victim = fs.victim("victim");
+    let status_dir = fs.mnt.join(".Filesystem_status");
+    let file = format!("fs:{name}_{}", hostname());
+    nobody_mkdir(&status_dir);
+    nobody_symlink(&victim, &status_dir.join(&file));
+    // rgmanager schedules depth 20 every 60 s
+    support::rgmanager::depth(&a, 20).expect("status", rc::SUCCESS);
+    assert_untouched(&victim);
+    assert_status_file_is_ours(&status_dir, &file);
+    a.expect("stop", rc::SUCCESS);
+    assert!(!is_mounted(&fs.mnt));
+    assert_untouched(&victim);
+}
