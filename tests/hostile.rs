@@ -17,6 +17,7 @@
 //!
 //! Fixtures remove what they made in `Drop`, also when an assertion fails.
 
+mod doubles;
 mod support;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -28,6 +29,7 @@ use support::{expect, is_mounted, rc, Agent, LoopDevice};
 
 const FILESYSTEM: &str = env!("CARGO_BIN_EXE_Filesystem");
 const FS_PERSONA: &str = env!("CARGO_BIN_EXE_fs");
+const XEN: &str = env!("CARGO_BIN_EXE_Xen");
 
 /// The kernel's host name: the node part of the status file name.
 fn hostname() -> String {
@@ -281,4 +283,75 @@ fn the_rgmanager_fs_persona_depth_20_never_writes_through_a_plant() {
     a.expect("stop", rc::SUCCESS);
     assert!(!is_mounted(&fs.mnt));
     assert_untouched(&victim);
+}
+
+// Part 7: a timeout too large for the clock is capped, never a panic.
+
+/// What a caller may pass as a timeout: the largest u64 in rgmanager's
+/// seconds, and in Pacemaker's milliseconds.
+const HUGE_TIMEOUTS: [(&str, &str); 2] = [
+    ("OCF_RESKEY_RGMANAGER_meta_timeout", "18446744073709551615"),
+    ("OCF_RESKEY_CRM_meta_timeout", "18446744073709551615"),
+];
+
+#[track_caller]
+fn assert_no_panic(stderr: &str) {
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("internal error"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn huge_timeouts_stop_and_monitor_a_filesystem() {
+    let fs = Fs::new("huge-timeout");
+    for (key, value) in HUGE_TIMEOUTS {
+        let a = fs
+            .agent()
+            .unset("OCF_RESKEY_CRM_meta_timeout")
+            .env(key, value);
+        assert_no_panic(&expect(&a, "monitor", rc::NOT_RUNNING));
+        fs.agent().expect("start", rc::SUCCESS);
+        assert_no_panic(&expect(&a, "monitor", rc::SUCCESS));
+        assert_no_panic(&expect(&a.clone().check_level(20), "monitor", rc::SUCCESS));
+        assert_no_panic(&expect(&a, "stop", rc::SUCCESS));
+        assert!(!is_mounted(&fs.mnt), "{key}: stop left it mounted");
+    }
+}
+
+#[test]
+fn huge_timeouts_stop_and_monitor_a_xen_guest() {
+    let dir = support::tempdir("hostile-xen");
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    std::os::unix::fs::symlink(doubles::xl(), bin.join("xl")).unwrap();
+    let host = dir.path().join("host");
+    std::fs::create_dir(&host).unwrap();
+    let cfg = dir.path().join("vm1.cfg");
+    std::fs::write(&cfg, "name = \"vm1\"\nmemory = 256\n").unwrap();
+    let agent = Agent::new(XEN, dir.path())
+        .env(
+            "PATH",
+            format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", bin.display()),
+        )
+        .env("XL_DOUBLE_STATE", &host)
+        .env("OCF_RESOURCE_INSTANCE", "vm1")
+        .param("xmfile", &cfg);
+    let listed = || {
+        let out = Command::new(doubles::xl())
+            .env("XL_DOUBLE_STATE", &host)
+            .args(["list", "vm1"])
+            .output()
+            .unwrap();
+        out.status.success()
+    };
+    for (key, value) in HUGE_TIMEOUTS {
+        let a = agent.clone().env(key, value);
+        agent.expect("start", rc::SUCCESS);
+        assert!(listed());
+        assert_no_panic(&expect(&a, "monitor", rc::SUCCESS));
+        assert_no_panic(&expect(&a, "stop", rc::SUCCESS));
+        assert!(!listed(), "{key}: stop left the guest running");
+        assert_no_panic(&expect(&a, "monitor", rc::NOT_RUNNING));
+    }
 }
