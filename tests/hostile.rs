@@ -355,3 +355,109 @@ fn huge_timeouts_stop_and_monitor_a_xen_guest() {
         assert_no_panic(&expect(&a, "monitor", rc::NOT_RUNNING));
     }
 }
+
+// Part 5: a broken private state directory never blocks a stop or a probe.
+
+/// Stop of a mounted filesystem returns 0 and unmounts it; probes say 0
+/// while it is mounted and 7 after, all through `broken` (an agent whose
+/// state directory cannot be used), each with the one warning.
+#[track_caller]
+fn stop_and_probe_go_on(fs: &Fs, broken: &Agent) {
+    fs.agent().expect("start", rc::SUCCESS);
+    let stderr = expect(broken, "monitor", rc::SUCCESS);
+    assert!(stderr.contains("without the instance lock"), "{stderr}");
+    let stderr = expect(broken, "stop", rc::SUCCESS);
+    assert!(stderr.contains("without the instance lock"), "{stderr}");
+    assert!(!is_mounted(&fs.mnt), "stop left it mounted");
+    expect(broken, "monitor", rc::NOT_RUNNING);
+}
+
+#[test]
+fn a_read_only_state_directory_does_not_block_stop_or_probe() {
+    let fs = Fs::new("rsctmp-ro");
+    let rsctmp = fs.path().join("rsctmp-ro");
+    std::fs::create_dir(&rsctmp).unwrap();
+    // unmounted with the fixture (LoopDevice unmounts under its directory)
+    support::sh(
+        "mount",
+        &[
+            "-t",
+            "tmpfs",
+            "-o",
+            "ro,size=1m",
+            "tmpfs",
+            rsctmp.to_str().unwrap(),
+        ],
+    );
+    let broken = fs.agent().env("HA_RSCTMP", &rsctmp);
+    stop_and_probe_go_on(&fs, &broken);
+    // start relies on the lock: it refuses
+    support::expect_reason(&broken, "start", rc::ERR_GENERIC, "state directory");
+    assert!(!is_mounted(&fs.mnt));
+}
+
+#[test]
+fn a_state_directory_made_by_another_user_is_refused_by_start_only() {
+    let fs = Fs::new("rsctmp-foreign");
+    let rsctmp = fs.path().join("rsctmp-shared");
+    std::fs::create_dir(&rsctmp).unwrap();
+    std::fs::set_permissions(&rsctmp, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    nobody_mkdir(&rsctmp.join("heartbeat-rs"));
+    let broken = fs.agent().env("HA_RSCTMP", &rsctmp);
+    stop_and_probe_go_on(&fs, &broken);
+    support::expect_reason(&broken, "start", rc::ERR_GENERIC, "not a private directory");
+    assert!(!is_mounted(&fs.mnt));
+    fs.agent().expect("start", rc::SUCCESS);
+    support::expect_reason(
+        &broken.clone().recurring(),
+        "monitor",
+        rc::ERR_GENERIC,
+        "not a private directory",
+    );
+    // nothing of nobody's was used or changed
+    let m = std::fs::symlink_metadata(rsctmp.join("heartbeat-rs")).unwrap();
+    assert_eq!(m.uid(), nobody().0);
+    assert_eq!(
+        std::fs::read_dir(rsctmp.join("heartbeat-rs"))
+            .unwrap()
+            .count(),
+        0
+    );
+    fs.agent().expect("stop", rc::SUCCESS);
+}
+
+#[test]
+fn an_instance_name_of_250_characters_still_locks_starts_and_stops() {
+    let fs = Fs::new("long-name");
+    let a = fs.agent().env("OCF_RESOURCE_INSTANCE", "f".repeat(250));
+    a.expect("monitor", rc::NOT_RUNNING);
+    a.expect("start", rc::SUCCESS);
+    a.expect("monitor", rc::SUCCESS);
+    a.clone().recurring().expect("monitor", rc::SUCCESS);
+    let stderr = expect(&a, "stop", rc::SUCCESS);
+    assert!(!stderr.contains("without the instance lock"), "{stderr}");
+    assert!(!is_mounted(&fs.mnt));
+    a.expect("monitor", rc::NOT_RUNNING);
+    // and one lock file for it, inside the state directory
+    let locks: Vec<_> = std::fs::read_dir(fs.path().join("rsctmp/heartbeat-rs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("Filesystem.fff"))
+        .collect();
+    assert_eq!(locks.len(), 1, "{locks:?}");
+    assert!(locks[0].len() <= 255);
+}
+
+#[test]
+fn a_state_directory_path_that_is_not_utf8_is_used_as_given() {
+    use std::os::unix::ffi::OsStrExt;
+    let fs = Fs::new("rsctmp-raw");
+    let raw = fs.path().join(std::ffi::OsStr::from_bytes(b"rsc-\xff-tmp"));
+    let a = fs.agent().env("HA_RSCTMP", &raw);
+    a.expect("start", rc::SUCCESS);
+    a.expect("stop", rc::SUCCESS);
+    assert!(
+        raw.join("heartbeat-rs").is_dir(),
+        "the state directory went elsewhere"
+    );
+}
