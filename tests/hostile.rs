@@ -461,3 +461,60 @@ fn a_state_directory_path_that_is_not_utf8_is_used_as_given() {
         "the state directory went elsewhere"
     );
 }
+
+// Part 6: a monitor never calls a possibly-running resource stopped.
+
+#[test]
+fn our_device_mounted_as_another_type_is_running_but_wrong_never_stopped() {
+    let fs = Fs::new("wrong-type");
+    std::fs::create_dir(&fs.mnt).unwrap();
+    // the ext4 device, configured as xfs, mounted behind the agent's back
+    support::sh(
+        "mount",
+        &["-t", "ext4", fs.device(), fs.mnt.to_str().unwrap()],
+    );
+    let a = fs.agent().param("fstype", "xfs");
+    for probe_or_not in [a.clone(), a.clone().recurring()] {
+        let stderr = expect(&probe_or_not, "monitor", rc::ERR_GENERIC);
+        let reasons = support::exit_reasons(&stderr);
+        assert_eq!(reasons.len(), 1, "{stderr}");
+        assert!(
+            reasons[0].contains("ext4") && reasons[0].contains("xfs"),
+            "both types named: {}",
+            reasons[0]
+        );
+    }
+    a.expect("status", rc::ERR_GENERIC);
+    a.expect("start", rc::ERR_GENERIC);
+    assert!(is_mounted(&fs.mnt));
+    // it is ours: stop unmounts it, so the cluster may mount it elsewhere
+    a.expect("stop", rc::SUCCESS);
+    assert!(!is_mounted(&fs.mnt), "stop left our device mounted");
+    a.expect("monitor", rc::NOT_RUNNING);
+}
+
+#[test]
+fn another_filesystem_on_the_mount_point_is_named_with_what_differs() {
+    let fs = Fs::new("foreign");
+    std::fs::create_dir(&fs.mnt).unwrap();
+    support::sh(
+        "mount",
+        &["-t", "tmpfs", "scratch", fs.mnt.to_str().unwrap()],
+    );
+    let a = fs.agent();
+    let stderr = expect(&a, "monitor", rc::NOT_RUNNING);
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("another filesystem"))
+        .unwrap_or_else(|| panic!("no warning: {stderr}"));
+    assert!(
+        line.contains("scratch") && line.contains(fs.device()),
+        "{line}"
+    );
+    assert!(line.contains("type tmpfs instead of ext4"), "{line}");
+    a.expect("stop", rc::SUCCESS);
+    assert!(
+        is_mounted(&fs.mnt),
+        "stop must not unmount what is not ours"
+    );
+}

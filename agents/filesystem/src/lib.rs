@@ -13,6 +13,11 @@
 //!   the deadline, and fails if *any* of them stays mounted;
 //! - depths 10 and 20 do uncached I/O on a helper thread and answer by the
 //!   deadline even when the storage hangs; depth 20 reads its write back.
+//! - our device mounted with another type than configured is running but
+//!   wrong (`OCF_ERR_GENERIC` naming both types), never "stopped", and stop
+//!   unmounts it: a 7 would let the cluster mount it on a second node;
+//! - the depth-20 status file is never written or removed through a
+//!   symlink, FIFO or foreign directory planted on the mount (see [`io`]).
 
 pub mod device;
 pub mod holders;
@@ -205,6 +210,10 @@ pub enum ForceUnmount {
 enum State {
     /// Mounted at the mount point.
     Mounted(Mount),
+    /// Our device is mounted at the mount point, but as another type than
+    /// the configured one: running, and wrong (never "stopped": the cluster
+    /// would mount it on a second node).
+    WrongType(Mount),
     /// Something else is mounted at the mount point.
     Foreign(Mount),
     NotMounted,
@@ -340,7 +349,10 @@ impl Filesystem {
     /// Whether this filesystem (not another one) is mounted at the mount
     /// point now.
     pub fn is_mounted(&self) -> Result<bool, Failure> {
-        Ok(matches!(self.state()?, State::Mounted(_)))
+        Ok(matches!(
+            self.state()?,
+            State::Mounted(_) | State::WrongType(_)
+        ))
     }
 }
 
@@ -416,7 +428,7 @@ impl ResourceAgent for Filesystem {
     /// Tools are needed only while nothing is mounted: a mounted filesystem
     /// must never be reported stopped because a tool went missing.
     fn validate(&self, ctx: &Context) -> Result<(), Failure> {
-        if matches!(self.state()?, State::Mounted(_)) {
+        if matches!(self.state()?, State::Mounted(_) | State::WrongType(_)) {
             return Ok(());
         }
         let tools = ctx.tools();
@@ -464,11 +476,11 @@ impl ResourceAgent for Filesystem {
                 );
                 return Ok(OcfStatus::Success);
             }
+            State::WrongType(m) => return Err(Failure::generic(self.wrong_type(&m))),
             State::Foreign(m) => {
                 return Err(Failure::generic(format!(
-                    "{} is already mounted on {}; refusing to mount {} over it",
-                    m.source,
-                    self.directory.display(),
+                    "{}; refusing to mount {} over it",
+                    self.foreign(&m),
                     self.device_name()
                 )))
             }
@@ -508,12 +520,15 @@ impl ResourceAgent for Filesystem {
             .map_err(|e| Failure::generic(format!("cannot read mount table: {e}")))?;
         let ours = match self.classify(&table) {
             State::Mounted(m) => m,
+            State::WrongType(m) => {
+                warn!("{}; unmounting it", self.wrong_type(&m));
+                m
+            }
             State::Foreign(m) => {
                 info!(
-                    "{} is not mounted ({} is mounted on {} instead)",
+                    "{} is not mounted: {}",
                     self.device_name(),
-                    m.source,
-                    self.directory.display()
+                    self.foreign(&m)
                 );
                 return Ok(OcfStatus::Success);
             }
@@ -577,13 +592,9 @@ impl ResourceAgent for Filesystem {
     fn monitor(&self, ctx: &Context) -> OcfResult {
         let mount = match self.state()? {
             State::Mounted(m) => m,
+            State::WrongType(m) => return Err(Failure::generic(self.wrong_type(&m))),
             State::Foreign(m) => {
-                warn!(
-                    "{} is mounted on {}, not {}",
-                    m.source,
-                    self.directory.display(),
-                    self.device_name()
-                );
+                warn!("{}", self.foreign(&m));
                 return Ok(OcfStatus::NotRunning);
             }
             State::NotMounted => return Ok(OcfStatus::NotRunning),
@@ -665,6 +676,8 @@ impl Filesystem {
 
     /// Ours or not: for a block device whose node we can see, the mounted
     /// device number must match; otherwise any mount at the mount point is.
+    /// Our device (by number, else by name) mounted as another type than
+    /// the configured one is [`State::WrongType`].
     fn classify(&self, table: &[Mount]) -> State {
         let Some(top) = mounts::at(table, &self.directory)
             .last()
@@ -675,20 +688,76 @@ impl Filesystem {
         // Filesystems such as btrfs show an anonymous device number (major 0)
         // in mountinfo: a different number of the same type is still ours.
         let anonymous_same_type = top.dev.0 == 0 && top.fstype == self.fstype;
+        let mut same_device = false;
         if self.block && !self.is_bind() && !anonymous_same_type {
-            if let Some(want) = self.device.node().and_then(|n| device::dev_number(&n)) {
+            if let Some(want) = self.device_number() {
                 if want != top.dev {
                     return State::Foreign(top);
                 }
+                same_device = true;
             }
         }
-        if !self.fstype.is_empty()
-            && self.fstype != "none"
-            && !fstype_matches(&self.fstype, &top.fstype)
-        {
-            return State::Foreign(top);
+        if self.wrong_fstype(&top) {
+            return if same_device || self.device_name() == top.source {
+                State::WrongType(top)
+            } else {
+                State::Foreign(top)
+            };
         }
         State::Mounted(top)
+    }
+
+    fn device_number(&self) -> Option<(u32, u32)> {
+        self.device.node().and_then(|n| device::dev_number(&n))
+    }
+
+    /// A type is configured and `m` is not of it.
+    fn wrong_fstype(&self, m: &Mount) -> bool {
+        !self.fstype.is_empty() && self.fstype != "none" && !fstype_matches(&self.fstype, &m.fstype)
+    }
+
+    /// Our device mounted as the wrong type, in one line naming both.
+    fn wrong_type(&self, m: &Mount) -> String {
+        format!(
+            "{} is mounted on {} as {}, but fstype is {}",
+            self.device_name(),
+            self.directory.display(),
+            m.fstype,
+            self.fstype
+        )
+    }
+
+    /// Another filesystem at the mount point, saying what differs.
+    fn foreign(&self, m: &Mount) -> String {
+        let mut what = Vec::new();
+        match self
+            .device_number()
+            .filter(|_| self.block && !self.is_bind())
+        {
+            Some(want) if want != m.dev => what.push(format!(
+                "device {} ({}:{}) instead of {} ({}:{})",
+                m.source,
+                m.dev.0,
+                m.dev.1,
+                self.device_name(),
+                want.0,
+                want.1
+            )),
+            _ if m.source != self.device_name() => what.push(format!(
+                "source {} instead of {}",
+                m.source,
+                self.device_name()
+            )),
+            _ => {}
+        }
+        if self.wrong_fstype(m) {
+            what.push(format!("type {} instead of {}", m.fstype, self.fstype));
+        }
+        format!(
+            "another filesystem is mounted on {}: {}",
+            self.directory.display(),
+            what.join(", ")
+        )
     }
 
     /// The status file, relative to the mount point (`Err`: the prefix is
