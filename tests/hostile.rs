@@ -518,3 +518,157 @@ fn another_filesystem_on_the_mount_point_is_named_with_what_differs() {
         "stop must not unmount what is not ours"
     );
 }
+
+// Part 3: no value becomes an option of a tool.
+
+/// A directory of wrappers, first in the agent's `PATH`, that record each
+/// call's argv (one line, arguments separated by 0x1f) and run the real
+/// tool with it.
+struct Recorder {
+    bin: PathBuf,
+    log: PathBuf,
+}
+
+const RECORDED: &[&str] = &[
+    "mount", "umount", "modprobe", "fsck", "blkid", "blockdev", "udevadm",
+];
+
+impl Recorder {
+    fn new(dir: &Path) -> Recorder {
+        let bin = dir.join("recording-bin");
+        std::fs::create_dir(&bin).unwrap();
+        let log = dir.join("argv.log");
+        for tool in RECORDED {
+            let Some(real) = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+                .iter()
+                .map(|d| Path::new(d).join(tool))
+                .find(|p| p.is_file())
+            else {
+                continue; // not installed: the agent cannot find it either
+            };
+            let script = format!(
+                "#!/bin/sh\n{{ printf '%s' {tool}; for a in \"$@\"; do printf '\\037%s' \"$a\"; done; printf '\\n'; }} >> '{}'\nexec '{}' \"$@\"\n",
+                log.display(),
+                real.display()
+            );
+            let w = bin.join(tool);
+            std::fs::write(&w, script).unwrap();
+            std::fs::set_permissions(&w, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        Recorder { bin, log }
+    }
+
+    fn path(&self) -> String {
+        format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", self.bin.display())
+    }
+
+    /// Every recorded call: the tool, then its arguments.
+    fn calls(&self) -> Vec<Vec<String>> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| l.split('\u{1f}').map(str::to_string).collect())
+            .collect()
+    }
+
+    fn clear(&self) {
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+/// The calls of `tool`.
+fn calls_of(calls: &[Vec<String>], tool: &str) -> Vec<Vec<String>> {
+    calls.iter().filter(|c| c[0] == tool).cloned().collect()
+}
+
+#[test]
+fn option_shaped_identity_values_never_reach_a_tool() {
+    let fs = Fs::new("inject");
+    let rec = Recorder::new(fs.path());
+    // an attacker's fstab naming our device on our mount point: with
+    // device=-T<fstab>, mount(8) would read it and mount what it names
+    let fstab = fs.path().join("evil.fstab");
+    std::fs::write(
+        &fstab,
+        format!("{} {} ext4 defaults 0 0\n", fs.device(), fs.mnt.display()),
+    )
+    .unwrap();
+    std::fs::create_dir(&fs.mnt).unwrap();
+    let dash_t = format!("-T{}", fstab.display());
+    let base = fs.agent().env("PATH", rec.path());
+    // What heartbeat's Filesystem answers for each: start 5 (OCF_ERR_INSTALLED,
+    // "Couldn't find device [..]. Expected /dev/??? to exist" for the
+    // devices, "failed to load kernel module" for fstype=-r, after running
+    // `modprobe -r`), probe 7 and stop 0 (nothing is mounted). Ours give
+    // the same codes without running any tool with the value.
+    let cases = [
+        ("device", dash_t.as_str()),
+        ("device", "-o remount,ro"),
+        ("device", "--bind"),
+        ("fstype", "-r"),
+    ];
+    for (param, value) in cases {
+        rec.clear();
+        let a = base.clone().param(param, value);
+        support::expect_reason(&a, "start", rc::ERR_INSTALLED, param);
+        assert!(!is_mounted(&fs.mnt), "{param}={value}: start mounted");
+        a.expect("validate-all", rc::ERR_INSTALLED);
+        a.expect("monitor", rc::NOT_RUNNING);
+        a.expect("stop", rc::SUCCESS);
+        let calls = rec.calls();
+        assert!(
+            !calls.iter().flatten().any(|arg| arg == value),
+            "{param}={value} reached a tool: {calls:?}"
+        );
+    }
+}
+
+#[test]
+fn operands_follow_double_dash_on_every_tool_that_takes_it() {
+    let fs = Fs::new("dashdash");
+    let rec = Recorder::new(fs.path());
+    let a = fs.agent().env("PATH", rec.path());
+    let dir = fs.mnt.to_str().unwrap().to_string();
+    let dev = fs.device().to_string();
+    a.expect("start", rc::SUCCESS);
+    a.expect("stop", rc::SUCCESS);
+    let calls = rec.calls();
+    let mount = calls_of(&calls, "mount");
+    assert_eq!(mount.len(), 1, "{calls:?}");
+    assert!(
+        mount[0].ends_with(&["--".into(), dev.clone(), dir.clone()]),
+        "{mount:?}"
+    );
+    let umount = calls_of(&calls, "umount");
+    assert!(!umount.is_empty(), "{calls:?}");
+    for u in &umount {
+        assert!(u.ends_with(&["--".into(), dir.clone()]), "{u:?}");
+    }
+    // by UUID: -U takes the UUID as its argument, the mount point follows --
+    let uuid = support::sh("blkid", &["-s", "UUID", "-o", "value", &dev])
+        .trim()
+        .to_string();
+    rec.clear();
+    let by_uuid = a.clone().param("device", format!("UUID={uuid}"));
+    by_uuid.expect("start", rc::SUCCESS);
+    by_uuid.expect("stop", rc::SUCCESS);
+    let mount = calls_of(&rec.calls(), "mount");
+    assert_eq!(mount.len(), 1, "{mount:?}");
+    assert!(
+        mount[0].ends_with(&["-U".into(), uuid.clone(), "--".into(), dir.clone()]),
+        "{mount:?}"
+    );
+    // a type the kernel does not know yet: modprobe gets it after --
+    rec.clear();
+    let unknown = a.clone().param("fstype", "nosuchfs0");
+    unknown.expect("start", rc::ERR_INSTALLED);
+    let modprobe = calls_of(&rec.calls(), "modprobe");
+    assert_eq!(
+        modprobe,
+        vec![vec![
+            "modprobe".to_string(),
+            "--".into(),
+            "nosuchfs0".into()
+        ]]
+    );
+}

@@ -85,7 +85,7 @@ static PARAMS: &[ParamSpec] = &[
     ParamSpec::string("device")
         .required()
         .short("block device")
-        .long("The block device for the filesystem, or -U/-L (also UUID=, LABEL=, --uuid=, --label=) to name it by UUID or label, or an NFS/CIFS specification (server:/export, //server/share), or the source directory of a bind mount."),
+        .long("The block device for the filesystem, or -U/-L (also UUID=, LABEL=, --uuid=, --label=) to name it by UUID or label, or an NFS/CIFS specification (server:/export, //server/share), or the source directory of a bind mount (an absolute path). Anything else that starts with '-' is refused (OCF_ERR_INSTALLED at start, as the heartbeat agent answers): it would be read as an option of mount."),
     ParamSpec::string("directory")
         .required()
         .short("mount point")
@@ -93,7 +93,7 @@ static PARAMS: &[ParamSpec] = &[
     ParamSpec::string("fstype")
         .required()
         .short("filesystem type")
-        .long("The type of filesystem to be mounted (ext4, xfs, nfs, ...). Use 'none' with options 'bind' for a bind mount."),
+        .long("The type of filesystem to be mounted (ext4, xfs, nfs, fuse.sshfs, ...): letters, digits and ._+- not starting with '-'. Use 'none' with options 'bind' for a bind mount."),
     ParamSpec::string("options")
         .short("options")
         .long("Any extra options to be given as -o options to mount. For bind mounts, add 'bind' here and set fstype to 'none'; options such as 'bind,ro' are applied to the bind mount only."),
@@ -178,6 +178,20 @@ fn parse_delay(v: &str) -> Result<Duration, String> {
 
 fn check_delay(v: &str) -> Result<(), String> {
     parse_delay(v).map(|_| ())
+}
+
+/// A filesystem type name as mount -t, fsck -t and modprobe take it:
+/// letters, digits and `._+-`, not starting with `-` (empty: detected).
+fn check_fstype(v: &str) -> Result<(), String> {
+    let ok = v.is_empty()
+        || (v.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && v.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c)));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("fstype '{v}' is not a filesystem type name"))
+    }
 }
 
 /// The status file must stay inside the mount: a relative prefix without
@@ -431,6 +445,13 @@ impl ResourceAgent for Filesystem {
         if matches!(self.state()?, State::Mounted(_) | State::WrongType(_)) {
             return Ok(());
         }
+        // what names the filesystem reaches mount, modprobe and fsck on
+        // their command lines: only what it can be (heartbeat: 5, "Couldn't
+        // find device" / "failed to load kernel module")
+        self.device
+            .check(self.is_bind())
+            .map_err(Failure::installed)?;
+        check_fstype(&self.fstype).map_err(Failure::installed)?;
         let tools = ctx.tools();
         tools.require("mount")?;
         tools.require("umount")?;
@@ -818,7 +839,9 @@ impl Filesystem {
             return Ok(());
         }
         if let Some(modprobe) = ctx.tools().find("modprobe") {
-            let _ = ocf::Cmd::new(modprobe).arg(&self.fstype).run(deadline);
+            let _ = ocf::Cmd::new(modprobe)
+                .args(["--", self.fstype.as_str()])
+                .run(deadline);
         }
         let seen = deadline
             .capped(Duration::from_secs(5))
@@ -889,6 +912,8 @@ impl Filesystem {
         if !self.fstype.is_empty() {
             cmd = cmd.args(["-t", self.fstype.as_str()]);
         }
+        // no `--`: fsck passes what follows it to the checker as options;
+        // the node is an absolute path, which fsck always takes as a device
         let out = cmd.arg("-p").arg(node).run(deadline)?;
         match out.code() {
             Some(c) if c < 4 => Ok(()),
@@ -921,10 +946,13 @@ impl Filesystem {
         if !self.options.is_empty() {
             cmd = cmd.args(["-o", self.options.join(",").as_str()]);
         }
-        let out = cmd
-            .args(self.device.mount_args())
-            .arg(&self.directory)
-            .run(deadline)?;
+        // -U/-L take the UUID or label as their argument; a path or a
+        // source name is an operand, after `--`
+        let cmd = match &self.device {
+            Device::Uuid(_) | Device::Label(_) => cmd.args(self.device.mount_args()).arg("--"),
+            _ => cmd.arg("--").args(self.device.mount_args()),
+        };
+        let out = cmd.arg(&self.directory).run(deadline)?;
         if !out.success() {
             return Err(Failure::generic(format!(
                 "Couldn't mount device [{}] as {}: {}",
@@ -945,7 +973,7 @@ impl Filesystem {
             let opts = format!("remount,bind,{}", extra.join(","));
             let out = tools
                 .command("mount")?
-                .args(["-o", opts.as_str()])
+                .args(["-o", opts.as_str(), "--"])
                 .arg(&self.directory)
                 .run(deadline)?;
             if !out.success() {
@@ -977,7 +1005,7 @@ impl Filesystem {
             if force {
                 cmd = cmd.arg("-f");
             }
-            let out = cmd.arg(&m.target).run(budget);
+            let out = cmd.arg("--").arg(&m.target).run(budget);
             if gone(m) {
                 return Ok(());
             }
@@ -1061,6 +1089,16 @@ mod tests {
             mount_point("relative/dir").unwrap_err().status,
             OcfStatus::ErrConfigured
         );
+    }
+
+    #[test]
+    fn fstype_names() {
+        for good in ["", "ext4", "fuse.sshfs", "nfs4", "9p", "ext4dev"] {
+            assert!(check_fstype(good).is_ok(), "{good}");
+        }
+        for bad in ["-r", "--", "ext4 -r", "a/b", ".x"] {
+            assert!(check_fstype(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
