@@ -184,6 +184,27 @@ fn depth_20_never_writes_through_a_symlink_planted_by_another_user() {
 }
 
 #[test]
+fn a_foreign_status_directory_with_other_contents_is_left_alone_and_fails_depth_20() {
+    let fs = Fs::new("plant-full");
+    let a = fs.agent();
+    a.expect("start", rc::SUCCESS);
+    fs.world_writable();
+    let status_dir = fs.mnt.join(".Filesystem_status");
+    nobody_mkdir(&status_dir);
+    nobody_mkdir(&status_dir.join("mine"));
+    // not safe to clean: neither written into nor removed
+    let stderr = expect(&a.clone().check_level(20), "monitor", rc::ERR_GENERIC);
+    let reasons = support::exit_reasons(&stderr);
+    assert_eq!(reasons.len(), 1, "{stderr}");
+    assert!(reasons[0].contains(".Filesystem_status"), "{}", reasons[0]);
+    assert_eq!(std::fs::read_dir(&status_dir).unwrap().count(), 1);
+    assert_eq!(std::fs::metadata(&status_dir).unwrap().uid(), nobody().0);
+    a.expect("monitor", rc::SUCCESS);
+    a.clone().check_level(20).expect("stop", rc::SUCCESS);
+    assert!(!is_mounted(&fs.mnt));
+}
+
+#[test]
 fn a_symlinked_status_directory_is_neither_written_nor_emptied() {
     let fs = Fs::new("plant-dir");
     let a = fs.agent();
@@ -265,7 +286,10 @@ fn a_status_file_prefix_outside_the_mount_is_refused_but_stop_still_stops() {
 fn the_rgmanager_fs_persona_depth_20_never_writes_through_a_plant() {
     let fs = Fs::new("rgm-plant");
     let name = format!("hostile{}", std::process::id());
+    // rgmanager's environment, but the lock in our directory rather than
+    // /run/resource-agents (rgmanager passes no HA_RSCTMP)
     let a = support::rgmanager::agent(FS_PERSONA, "fs", &name, 30)
+        .env("HA_RSCTMP", fs.path().join("rsctmp"))
         .param("mountpoint", &fs.mnt)
         .param("device", fs.device())
         .param("fstype", "ext4");
