@@ -9,7 +9,9 @@
 //! 2. an action the meta-data does not advertise → 3;
 //! 3. the cluster context and the parameters are read; anything malformed is
 //!    `OCF_ERR_CONFIGURED` with one line naming it, for every action;
-//! 4. state-changing actions and monitors take the per-instance lock;
+//! 4. state-changing actions and monitors take the per-instance lock (stop
+//!    and probes go on without it when the state directory cannot be used:
+//!    [`crate::state::lock_instance`]);
 //! 5. `validate` checks the environment (tools, devices, config files); its
 //!    failure is mapped by action in one place: stop → 0 (nothing of ours can
 //!    be running), probe → 7, recurring monitor → 1, `status` → 7, anything
@@ -22,7 +24,6 @@ use crate::env::Env;
 use crate::log::{self, Logger};
 use crate::meta::AgentMeta;
 use crate::params::Params;
-use crate::state::StateDir;
 use crate::status::{Failure, OcfResult, OcfStatus};
 
 /// The OCF provider directory the agents install into.
@@ -300,8 +301,7 @@ fn run_action<A: ResourceAgent>(action: Action, env: Env, meta: &AgentMeta) -> O
     let params = Params::parse(meta.params, &ctx.env)?;
     let agent = A::configure(params, &ctx)?;
     let _lock = if ctx.action.takes_instance_lock() {
-        let dir = StateDir::open(&ctx.env)?;
-        Some(dir.lock(&ctx.resource_type, &lock_name(&ctx), &ctx.deadline())?)
+        crate::state::lock_instance(&ctx, &lock_name(&ctx))?
     } else {
         None
     };

@@ -18,6 +18,13 @@ use crate::status::Failure;
 /// Used when neither the caller nor the agent's meta-data names a timeout.
 pub const FALLBACK_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// The longest timeout taken from a caller: a year. A longer one (up to
+/// `18446744073709551615`, or more digits than a u64 holds) is read as
+/// this, so every sum and product an agent makes of it (the deadline, two
+/// thirds of it for an orderly shutdown) stays in range instead of
+/// panicking the stop that must not fail.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(366 * 24 * 3600);
+
 #[derive(Clone, Debug)]
 pub struct Context {
     pub action: Action,
@@ -48,6 +55,17 @@ pub struct Context {
     pub env: Env,
 }
 
+/// A count (milliseconds, seconds) from the caller; a number too large
+/// for a u64 is the largest one, not "unset".
+fn parse_count(v: &str) -> Option<u64> {
+    let v = v.trim();
+    match v.parse::<u64>() {
+        Ok(n) => Some(n),
+        Err(_) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => Some(u64::MAX),
+        Err(_) => None,
+    }
+}
+
 impl Context {
     /// Read the context from `env`. `agent_name` stands in for a missing
     /// `OCF_RESOURCE_TYPE`; `default_timeout` is the action's timeout
@@ -62,19 +80,17 @@ impl Context {
                 Failure::configured(format!("OCF_CHECK_LEVEL: '{v}' is not a check level"))
             })?,
         };
-        let ms = |key: &str| {
-            env.non_empty(key)
-                .and_then(|v| v.trim().parse::<u64>().ok())
-        };
+        let ms = |key: &str| env.non_empty(key).and_then(parse_count);
         let timeout = ms("OCF_RESKEY_CRM_meta_timeout")
             .filter(|&t| t > 0)
             .map(Duration::from_millis)
             .or_else(|| {
                 env.non_empty("OCF_RESKEY_RGMANAGER_meta_timeout")
-                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .and_then(parse_count)
                     .filter(|&t| t > 0)
                     .map(Duration::from_secs)
-            });
+            })
+            .map(|t| t.min(MAX_TIMEOUT));
         let owned = |key: &str| env.non_empty(key).map(str::to_string);
         Ok(Context {
             resource_type: owned("OCF_RESOURCE_TYPE").unwrap_or_else(|| agent_name.to_string()),
@@ -184,6 +200,26 @@ mod tests {
         .unwrap();
         assert_eq!(both.timeout, Some(Duration::from_secs(5)));
         assert_eq!(ctx(Action::Start, &[]).unwrap().timeout, None);
+    }
+
+    #[test]
+    fn huge_timeouts_are_capped_not_overflowed() {
+        for (key, v) in [
+            ("OCF_RESKEY_RGMANAGER_meta_timeout", "18446744073709551615"),
+            ("OCF_RESKEY_CRM_meta_timeout", "18446744073709551615"),
+            ("OCF_RESKEY_CRM_meta_timeout", "99999999999999999999999999"),
+        ] {
+            let c = ctx(Action::Stop, &[(key, v)]).unwrap();
+            assert_eq!(c.timeout, Some(MAX_TIMEOUT), "{key}={v}");
+            let d = c.deadline();
+            assert!(!d.expired());
+            assert!(d.remaining() > Duration::from_secs(300 * 24 * 3600));
+            // what agents compute from it stays in range
+            let _ = c.timeout.map(|t| t * 2 / 3);
+            let _ = d.capped(Duration::MAX).reserving(Duration::MAX);
+        }
+        let c = ctx(Action::Stop, &[("OCF_RESKEY_CRM_meta_timeout", "-5")]).unwrap();
+        assert_eq!(c.timeout, None);
     }
 
     #[test]

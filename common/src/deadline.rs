@@ -11,6 +11,24 @@ use std::time::{Duration, Instant};
 /// a twentieth of it, at most this much.
 const MAX_MARGIN: Duration = Duration::from_secs(2);
 
+/// `at + d`, saturating: a duration too long for the clock ends "never"
+/// (as far ahead as the clock goes) instead of panicking.
+fn later(at: Instant, d: Duration) -> Instant {
+    at.checked_add(d).unwrap_or_else(|| {
+        // halve until it fits: the furthest instant the clock can hold
+        let mut step = d;
+        let mut end = at;
+        while !step.is_zero() {
+            if let Some(e) = end.checked_add(step) {
+                end = e;
+            } else {
+                step /= 2;
+            }
+        }
+        end
+    })
+}
+
 #[derive(Clone, Copy, Debug)]
 pub struct Deadline {
     start: Instant,
@@ -24,7 +42,7 @@ impl Deadline {
         let margin = (total / 20).min(MAX_MARGIN);
         Deadline {
             start,
-            end: start + (total - margin),
+            end: later(start, total - margin),
             total,
         }
     }
@@ -34,7 +52,7 @@ impl Deadline {
         let now = Instant::now();
         Deadline {
             start: now,
-            end: now + total,
+            end: later(now, total),
             total,
         }
     }
@@ -94,7 +112,7 @@ impl Deadline {
     /// A deadline at most `limit` from now and never past this one.
     pub fn capped(&self, limit: Duration) -> Deadline {
         let now = Instant::now();
-        let end = (now + limit).min(self.end);
+        let end = later(now, limit).min(self.end);
         Deadline {
             start: now,
             end,
@@ -138,6 +156,20 @@ mod tests {
         let d = Deadline::new(t0, Duration::from_secs(120));
         assert_eq!(d.end - t0, Duration::from_secs(118));
         assert_eq!(d.total(), Duration::from_secs(120));
+    }
+
+    #[test]
+    fn durations_past_the_clock_saturate() {
+        let t0 = Instant::now();
+        let d = Deadline::new(t0, Duration::MAX);
+        assert!(!d.expired());
+        assert!(d.remaining() > Duration::from_secs(1 << 40));
+        let d = Deadline::after(Duration::MAX);
+        assert!(!d.expired());
+        let c = d.capped(Duration::MAX);
+        assert!(!c.expired());
+        assert!(d.capped(Duration::from_secs(1)).remaining() <= Duration::from_secs(1));
+        assert!(!d.reserving(Duration::from_secs(1)).expired());
     }
 
     #[test]

@@ -51,6 +51,12 @@ impl Env {
         self.get(key).filter(|v| !v.is_empty())
     }
 
+    /// The raw value, with an empty string treated as unset: for paths,
+    /// which need not be UTF-8.
+    pub fn non_empty_os(&self, key: &str) -> Option<&OsStr> {
+        self.get_os(key).filter(|v| !v.is_empty())
+    }
+
     pub fn set(&mut self, key: impl Into<String>, value: impl Into<OsString>) {
         self.vars.insert(key.into(), value.into());
     }
@@ -80,5 +86,15 @@ mod tests {
         assert_eq!(env.non_empty("A"), None);
         assert_eq!(env.reskey("device"), Some(OsStr::new("/dev/x")));
         assert_eq!(env.get("B"), None);
+        assert_eq!(env.non_empty_os("A"), None);
+    }
+
+    #[test]
+    fn values_that_are_not_utf8_are_kept_raw() {
+        use std::os::unix::ffi::OsStrExt;
+        let raw = OsStr::from_bytes(b"/run/\xffx");
+        let env = Env::from_pairs([("HA_RSCTMP", raw)]);
+        assert_eq!(env.get("HA_RSCTMP"), None);
+        assert_eq!(env.non_empty_os("HA_RSCTMP"), Some(raw));
     }
 }

@@ -92,6 +92,12 @@ impl Logger {
     /// Decide the targets from `env`, for an instance of `resource_type`.
     pub fn from_env(env: &Env, resource_type: &str, instance: Option<&str>, tty: bool) -> Logger {
         let pick = |a: &str, b: &str| env.non_empty(a).or_else(|| env.non_empty(b));
+        // log files are paths, which need not be UTF-8
+        let file = |a: &str, b: &str| {
+            env.non_empty_os(a)
+                .or_else(|| env.non_empty_os(b))
+                .map(PathBuf::from)
+        };
         let tag = env
             .non_empty("HA_LOGTAG")
             .map(str::to_string)
@@ -109,8 +115,8 @@ impl Logger {
             tag,
             tty,
             facility,
-            logfile: pick("HA_LOGFILE", "PCMK_logfile").map(PathBuf::from),
-            debuglog: pick("HA_DEBUGLOG", "PCMK_debugfile").map(PathBuf::from),
+            logfile: file("HA_LOGFILE", "PCMK_logfile"),
+            debuglog: file("HA_DEBUGLOG", "PCMK_debugfile"),
             debug: env.non_empty("HA_debug").is_some_and(|v| v != "0"),
             datefmt: env.get("HA_DATEFMT").unwrap_or("%Y/%m/%d_%T ").to_string(),
             exit_reason_prefix: env

@@ -4,8 +4,18 @@
 //! agents) holds a directory of ours, `heartbeat-rs/`, mode 0700. Files in it
 //! are opened with `O_NOFOLLOW` and mode 0600, so a symlink planted there
 //! cannot redirect a root write. Instance names are encoded so any name maps
-//! to one file name and two names never share one.
+//! to one file name and two names never share one, and a name too long for
+//! the filesystem (NAME_MAX) keeps its head and replaces its tail by a hash.
+//!
+//! What is kept here only sharpens later answers and keeps two actions on
+//! one instance apart; it is not what a stop or a probe is about. So when
+//! the directory cannot be used (HA_RSCTMP read-only, `heartbeat-rs` made
+//! by another user), [`lock_instance`] lets stop and probes go on without
+//! the lock, with one warning, while start and recurring monitors keep
+//! refusing a directory that is not safe. `HA_RSCTMP` is taken as the
+//! operating system gives it, not only when it is UTF-8.
 
+use std::ffi::OsStr;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
@@ -14,11 +24,17 @@ use std::time::Duration;
 
 use nix::fcntl::{Flock, FlockArg};
 
+use crate::action::Action;
+use crate::context::Context;
 use crate::deadline::Deadline;
 use crate::env::Env;
 use crate::status::Failure;
 
 pub const DEFAULT_RSCTMP: &str = "/run/resource-agents";
+
+/// The longest file name we make: NAME_MAX (255) on every Linux filesystem,
+/// less room for a temporary suffix.
+const MAX_KEY: usize = 240;
 
 /// Our directory under `HA_RSCTMP`.
 #[derive(Clone, Debug)]
@@ -45,6 +61,25 @@ pub fn encode_name(name: &str) -> String {
     s
 }
 
+/// `key` if it fits in a file name, else its head, `~` and a hash of the
+/// whole key (FNV-1a, stable across builds): two long names that differ
+/// only in their tails still get two files.
+pub fn fit_name(key: String) -> String {
+    if key.len() <= MAX_KEY {
+        return key;
+    }
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    let mut head = MAX_KEY - 17;
+    while !key.is_char_boundary(head) {
+        head -= 1;
+    }
+    format!("{}~{h:016x}", &key[..head])
+}
+
 /// One small value an instance keeps between calls in the [`StateDir`]:
 /// the domain name it started, "we started this" for a monitor that must
 /// tell "lost" from "never started". Reading never fails (no file, no
@@ -57,14 +92,15 @@ pub struct Record {
 
 impl Record {
     /// The record named by `parts` (each encoded with [`encode_name`],
-    /// joined by `.`: `["Xen", instance, "domain"]`).
+    /// joined by `.`: `["Xen", instance, "domain"]`, fitted to a file name
+    /// with [`fit_name`]).
     pub fn new(parts: &[&str]) -> Record {
         let key = parts
             .iter()
             .map(|p| encode_name(p))
             .collect::<Vec<_>>()
             .join(".");
-        Record { key }
+        Record { key: fit_name(key) }
     }
 
     pub fn key(&self) -> &str {
@@ -100,7 +136,10 @@ impl Record {
 impl StateDir {
     /// `$HA_RSCTMP/heartbeat-rs`, created if needed.
     pub fn open(env: &Env) -> Result<StateDir, Failure> {
-        let base = PathBuf::from(env.non_empty("HA_RSCTMP").unwrap_or(DEFAULT_RSCTMP));
+        let base = PathBuf::from(
+            env.non_empty_os("HA_RSCTMP")
+                .unwrap_or(OsStr::new(DEFAULT_RSCTMP)),
+        );
         StateDir::open_in(&base)
     }
 
@@ -189,15 +228,29 @@ impl StateDir {
         instance: &str,
         deadline: &Deadline,
     ) -> Result<InstanceLock, Failure> {
-        let key = format!(
+        self.try_lock(resource_type, instance, deadline)
+            .map_err(|e| match e {
+                LockError::Unusable(f) | LockError::Busy(f) => f,
+            })
+    }
+
+    fn try_lock(
+        &self,
+        resource_type: &str,
+        instance: &str,
+        deadline: &Deadline,
+    ) -> Result<InstanceLock, LockError> {
+        let key = fit_name(format!(
             "{}.{}.lock",
             encode_name(resource_type),
             encode_name(instance)
-        );
-        let mut file = Some(
-            self.open_file(&key, true, false)
-                .map_err(|e| Failure::generic(format!("cannot open lock file {key}: {e}")))?,
-        );
+        ));
+        let mut file = Some(self.open_file(&key, true, false).map_err(|e| {
+            LockError::Unusable(Failure::generic(format!(
+                "cannot open lock file {}: {e}",
+                self.file(&key).display()
+            )))
+        })?);
         let got = deadline.wait_for(Duration::from_millis(20), || {
             let f = file.take()?;
             match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
@@ -209,10 +262,44 @@ impl StateDir {
             }
         });
         got.map(|flock| InstanceLock { _flock: flock }).ok_or_else(|| {
-            Failure::generic(format!(
+            LockError::Busy(Failure::generic(format!(
                 "another operation on {resource_type} {instance} is still running; gave up waiting for it"
-            ))
+            )))
         })
+    }
+}
+
+/// Why the lock was not taken.
+enum LockError {
+    /// The state directory or the lock file cannot be used.
+    Unusable(Failure),
+    /// Another action holds the lock past the deadline.
+    Busy(Failure),
+}
+
+/// The instance lock for the action in `ctx`, as the dispatcher takes it
+/// (`name`: the lock name of the instance). Another action holding it is
+/// always an error; a state directory that cannot be used is one for start,
+/// recurring monitors and everything else that relies on what is kept
+/// there, but stop and probes go on without the lock (`Ok(None)`) after one
+/// warning: a stop that fails gets the node fenced, and a probe that fails
+/// keeps the resource from starting anywhere.
+pub fn lock_instance(ctx: &Context, name: &str) -> Result<Option<InstanceLock>, Failure> {
+    let deadline = ctx.deadline();
+    let r = StateDir::open(&ctx.env)
+        .map_err(LockError::Unusable)
+        .and_then(|d| d.try_lock(&ctx.resource_type, name, &deadline));
+    match r {
+        Ok(l) => Ok(Some(l)),
+        Err(LockError::Unusable(f)) if ctx.action == Action::Stop || ctx.is_probe() => {
+            crate::warn!(
+                "{}; {} goes on without the instance lock",
+                f.reason,
+                if ctx.is_probe() { "the probe" } else { "stop" }
+            );
+            Ok(None)
+        }
+        Err(LockError::Unusable(f) | LockError::Busy(f)) => Err(f),
     }
 }
 
@@ -240,6 +327,65 @@ mod tests {
         assert_eq!(encode_name(".."), "%2E.");
         assert_eq!(encode_name("vm:1 x"), "vm%3A1%20x");
         assert_eq!(encode_name(""), "%00");
+    }
+
+    #[test]
+    fn long_names_fit_a_file_name_and_stay_apart() {
+        let a = "f".repeat(250);
+        let b = format!("{}g", "f".repeat(249));
+        let r = Record::new(&["Filesystem", &a, "started"]);
+        assert!(r.key().len() <= 255, "{}", r.key());
+        assert_ne!(r.key(), Record::new(&["Filesystem", &b, "started"]).key());
+        assert_eq!(fit_name("short".into()), "short");
+        let base = base("long");
+        let s = StateDir::open_in(&base).unwrap();
+        let d = Deadline::after(Duration::from_secs(10));
+        let _held = s.lock("Filesystem", &a, &d).unwrap();
+        let short = Deadline::after(Duration::from_millis(50));
+        assert!(s.lock("Filesystem", &a, &short).is_err());
+        let _other = s.lock("Filesystem", &b, &short).unwrap();
+        std::fs::remove_dir_all(base).unwrap();
+    }
+
+    fn ctx(action: Action, pairs: &[(&str, &str)]) -> Context {
+        Context::from_env(action, "Dummy", Env::from_pairs(pairs.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn stop_and_probes_go_on_without_an_unusable_state_dir() {
+        let b = base("unusable");
+        std::fs::create_dir_all(&b).unwrap();
+        // a file where our directory belongs: it cannot be used
+        std::fs::write(b.join("heartbeat-rs"), "").unwrap();
+        let rsc = b.to_str().unwrap();
+        let env = [("HA_RSCTMP", rsc)];
+        assert!(lock_instance(&ctx(Action::Stop, &env), "r")
+            .unwrap()
+            .is_none());
+        assert!(lock_instance(&ctx(Action::Monitor, &env), "r")
+            .unwrap()
+            .is_none());
+        let recurring = [
+            ("HA_RSCTMP", rsc),
+            ("OCF_RESKEY_CRM_meta_interval", "10000"),
+        ];
+        assert!(lock_instance(&ctx(Action::Monitor, &recurring), "r").is_err());
+        assert!(lock_instance(&ctx(Action::Start, &env), "r").is_err());
+        assert!(lock_instance(&ctx(Action::Status, &env), "r").is_err());
+        std::fs::remove_dir_all(b).unwrap();
+    }
+
+    #[test]
+    fn a_state_dir_that_is_not_utf8_is_used_as_given() {
+        use std::os::unix::ffi::OsStrExt;
+        let b = base("raw");
+        let mut raw = b.as_os_str().as_bytes().to_vec();
+        raw.extend_from_slice(b"-\xff");
+        let raw = std::path::PathBuf::from(OsStr::from_bytes(&raw));
+        let env = Env::from_pairs([("HA_RSCTMP", raw.as_os_str())]);
+        let s = StateDir::open(&env).unwrap();
+        assert_eq!(s.path(), raw.join("heartbeat-rs"));
+        std::fs::remove_dir_all(&raw).unwrap();
     }
 
     #[test]

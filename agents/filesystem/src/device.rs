@@ -1,4 +1,11 @@
 //! What the `device` parameter names, and how to find it on this node.
+//!
+//! The value reaches mount(8) (and blkid, fsck) on their command lines, so
+//! [`Device::check`] accepts only what a device can be: a path, a UUID or a
+//! label (given to `-U`/`-L` as their argument), `server:/export`,
+//! `//server/share` or a source name such as `tmpfs` that does not start
+//! with `-`. `-T/some/fstab`, `-o remount,ro` or `--bind` would otherwise
+//! be read as options of mount; the callers also put `--` before operands.
 
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -63,6 +70,49 @@ impl Device {
             Device::Path(PathBuf::from(spec))
         } else {
             Device::Other(spec.to_string())
+        }
+    }
+
+    /// Whether this value can name a device (see the module documentation);
+    /// `bind`: the source of a bind mount, which must be an absolute
+    /// directory path. `Err` says what is wrong, in one line.
+    pub fn check(&self, bind: bool) -> Result<(), String> {
+        let control = |v: &str| v.chars().any(char::is_control);
+        match self {
+            Device::Path(p) if control(&p.to_string_lossy()) => {
+                Err(format!("device {p:?} holds control characters"))
+            }
+            Device::Path(_) => Ok(()),
+            _ if bind => Err(format!(
+                "device '{}': the source of a bind mount must be an absolute directory",
+                self.mount_args().join(" ")
+            )),
+            Device::Uuid(u) => {
+                if !u.is_empty() && u.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "device: UUID '{u}' is not a UUID (hexadecimal digits and dashes)"
+                    ))
+                }
+            }
+            Device::Label(l) => {
+                if l.is_empty() || l == "." || l == ".." || control(l) {
+                    Err(format!("device: '{l}' is not a filesystem label"))
+                } else {
+                    Ok(())
+                }
+            }
+            Device::Other(o) => {
+                let o = o.trim();
+                if o.is_empty() || o.starts_with('-') || control(o) {
+                    Err(format!(
+                        "device '{o}' is not a device: a block device path, UUID=/LABEL=, server:/export, //server/share or the source directory of a bind mount"
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
         }
     }
 
@@ -158,6 +208,40 @@ mod tests {
             Device::Other("//srv/share".into())
         );
         assert_eq!(Device::parse("tmpfs"), Device::Other("tmpfs".into()));
+    }
+
+    #[test]
+    fn option_shaped_values_are_no_devices() {
+        for bad in [
+            "-T/some/fstab",
+            "-o remount,ro",
+            "--bind",
+            "-",
+            "--uuid=-T/x",
+            "UUID=a b",
+            "-L",
+            "LABEL=..",
+            "srv:/e\nx",
+        ] {
+            assert!(Device::parse(bad).check(false).is_err(), "{bad}");
+        }
+        for good in [
+            "/dev/sdb1",
+            "-U 0a1b-2c3d",
+            "UUID=6f1c1b3a-8d5e-4f0e-9c2b-1a2b3c4d5e6f",
+            "LABEL=-data",
+            "-L my data",
+            "srv:/export",
+            "[fe80::1]:/export",
+            "//srv/my share",
+            "tmpfs",
+            "pool/dataset",
+        ] {
+            assert!(Device::parse(good).check(false).is_ok(), "{good}");
+        }
+        assert!(Device::parse("/srv/data").check(true).is_ok());
+        assert!(Device::parse("srv:/export").check(true).is_err());
+        assert!(Device::parse("-U x").check(true).is_err());
     }
 
     #[test]

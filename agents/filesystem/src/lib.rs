@@ -13,6 +13,11 @@
 //!   the deadline, and fails if *any* of them stays mounted;
 //! - depths 10 and 20 do uncached I/O on a helper thread and answer by the
 //!   deadline even when the storage hangs; depth 20 reads its write back.
+//! - our device mounted with another type than configured is running but
+//!   wrong (`OCF_ERR_GENERIC` naming both types), never "stopped", and stop
+//!   unmounts it: a 7 would let the cluster mount it on a second node;
+//! - the depth-20 status file is never written or removed through a
+//!   symlink, FIFO or foreign directory planted on the mount (see [`io`]).
 
 pub mod device;
 pub mod holders;
@@ -80,7 +85,7 @@ static PARAMS: &[ParamSpec] = &[
     ParamSpec::string("device")
         .required()
         .short("block device")
-        .long("The block device for the filesystem, or -U/-L (also UUID=, LABEL=, --uuid=, --label=) to name it by UUID or label, or an NFS/CIFS specification (server:/export, //server/share), or the source directory of a bind mount."),
+        .long("The block device for the filesystem, or -U/-L (also UUID=, LABEL=, --uuid=, --label=) to name it by UUID or label, or an NFS/CIFS specification (server:/export, //server/share), or the source directory of a bind mount (an absolute path). Anything else that starts with '-' is refused (OCF_ERR_INSTALLED at start, as the heartbeat agent answers): it would be read as an option of mount."),
     ParamSpec::string("directory")
         .required()
         .short("mount point")
@@ -88,14 +93,14 @@ static PARAMS: &[ParamSpec] = &[
     ParamSpec::string("fstype")
         .required()
         .short("filesystem type")
-        .long("The type of filesystem to be mounted (ext4, xfs, nfs, ...). Use 'none' with options 'bind' for a bind mount."),
+        .long("The type of filesystem to be mounted (ext4, xfs, nfs, fuse.sshfs, ...): letters, digits and ._+- not starting with '-'. Use 'none' with options 'bind' for a bind mount."),
     ParamSpec::string("options")
         .short("options")
         .long("Any extra options to be given as -o options to mount. For bind mounts, add 'bind' here and set fstype to 'none'; options such as 'bind,ro' are applied to the bind mount only."),
     ParamSpec::string("statusfile_prefix")
         .default(".Filesystem_status/")
         .short("status file prefix")
-        .long("The prefix, relative to the mount point, of the status file written and read back by monitor depth 20. The file name adds the resource instance, the clone number if any, and the node name."),
+        .long("The prefix, relative to the mount point, of the status file written and read back by monitor depth 20; it must stay inside the mount (no leading /, no '..'). The file name adds the resource instance, the clone number if any, and the node name."),
     ParamSpec::one_of("run_fsck", &["auto", "force", "no"])
         .default("auto")
         .short("run_fsck")
@@ -142,7 +147,7 @@ static META: AgentMeta = AgentMeta {
     name: "Filesystem",
     version: env!("CARGO_PKG_VERSION"),
     shortdesc: "Manages filesystem mounts",
-    longdesc: "Mounts a filesystem (block device, NFS/CIFS export or bind mount) on a mount point, checks it and unmounts it.\n\nMonitor depth 0 (also the probe) checks that the filesystem is mounted, from /proc/self/mountinfo. Set OCF_CHECK_LEVEL for deeper checks:\n\n10: read the first block of the device, bypassing the cache (nothing to do for non-block devices such as NFS, CIFS or bind mounts).\n\n20: write a status file with O_DIRECT|O_SYNC and read it back. The status file must be writable by root, which NFS exports with root_squash do not allow: use depth 10, no_root_squash, or a world-writable status directory.\n\nStop unmounts everything mounted below the mount point first (deepest first), then the mount point, signalling the processes that use it, and fails if anything stays mounted.",
+    longdesc: "Mounts a filesystem (block device, NFS/CIFS export or bind mount) on a mount point, checks it and unmounts it.\n\nMonitor depth 0 (also the probe) checks that the filesystem is mounted, from /proc/self/mountinfo. Set OCF_CHECK_LEVEL for deeper checks:\n\n10: read the first block of the device, bypassing the cache (nothing to do for non-block devices such as NFS, CIFS or bind mounts).\n\n20: write a status file with O_DIRECT|O_SYNC and read it back. The status file and its directory must be root's own, which NFS exports with root_squash do not allow: use depth 10 or no_root_squash there. The file is reached without following symlinks; a symlink, FIFO, hard link or foreign directory planted in its place (a world-writable mount) is reported and removed, never written through.\n\nStop unmounts everything mounted below the mount point first (deepest first), then the mount point, signalling the processes that use it, and fails if anything stays mounted.",
     params: PARAMS,
     actions: ACTIONS,
     special: None,
@@ -175,6 +180,38 @@ fn check_delay(v: &str) -> Result<(), String> {
     parse_delay(v).map(|_| ())
 }
 
+/// A filesystem type name as mount -t, fsck -t and modprobe take it:
+/// letters, digits and `._+-`, not starting with `-` (empty: detected).
+fn check_fstype(v: &str) -> Result<(), String> {
+    let ok = v.is_empty()
+        || (v.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && v.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c)));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("fstype '{v}' is not a filesystem type name"))
+    }
+}
+
+/// The status file must stay inside the mount: a relative prefix without
+/// `..` (heartbeat writes wherever the prefix points).
+fn check_statusfile_prefix(v: &str) -> Result<(), String> {
+    use std::path::Component;
+    let p = Path::new(v);
+    if p.is_absolute() {
+        return Err(format!(
+            "statusfile_prefix: '{v}' is absolute; it must be relative to the mount point"
+        ));
+    }
+    if p.components().any(|c| c == Component::ParentDir) {
+        return Err(format!(
+            "statusfile_prefix: '{v}' holds '..'; it must stay inside the mount point"
+        ));
+    }
+    Ok(())
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ForceUnmount {
     Kill,
@@ -187,6 +224,10 @@ pub enum ForceUnmount {
 enum State {
     /// Mounted at the mount point.
     Mounted(Mount),
+    /// Our device is mounted at the mount point, but as another type than
+    /// the configured one: running, and wrong (never "stopped": the cluster
+    /// would mount it on a second node).
+    WrongType(Mount),
     /// Something else is mounted at the mount point.
     Foreign(Mount),
     NotMounted,
@@ -199,7 +240,9 @@ pub struct Filesystem {
     directory: PathBuf,
     fstype: String,
     options: Vec<String>,
-    statusfile_prefix: String,
+    /// The prefix, or what is wrong with it (stop does not need it; start
+    /// and monitor refuse it).
+    statusfile_prefix: Result<String, String>,
     run_fsck: String,
     force_clones: bool,
     fast_stop: bool,
@@ -281,7 +324,8 @@ impl Filesystem {
         Ok(Filesystem {
             block: device::is_block_resource(&device, &c.fstype, &options),
             directory: mount_point(&c.directory)?,
-            statusfile_prefix: c.statusfile_prefix.clone(),
+            statusfile_prefix: check_statusfile_prefix(&c.statusfile_prefix)
+                .map(|()| c.statusfile_prefix.clone()),
             run_fsck: c.run_fsck.clone(),
             force_clones: c.force_clones,
             fast_stop: c.fast_stop,
@@ -319,7 +363,10 @@ impl Filesystem {
     /// Whether this filesystem (not another one) is mounted at the mount
     /// point now.
     pub fn is_mounted(&self) -> Result<bool, Failure> {
-        Ok(matches!(self.state()?, State::Mounted(_)))
+        Ok(matches!(
+            self.state()?,
+            State::Mounted(_) | State::WrongType(_)
+        ))
     }
 }
 
@@ -369,7 +416,7 @@ impl ResourceAgent for Filesystem {
             )));
         }
         let text = |name: &str| p.str(name).unwrap_or_default().to_string();
-        Filesystem::new(&Config {
+        let fs = Filesystem::new(&Config {
             device: text("device"),
             directory: text("directory"),
             fstype: text("fstype"),
@@ -382,15 +429,29 @@ impl ResourceAgent for Filesystem {
             term_signals: text("term_signals"),
             kill_signals: text("kill_signals"),
             signal_delay: p.str("signal_delay").unwrap_or("1").to_string(),
-        })
+        })?;
+        // stop needs the prefix only to clean up, and warns instead
+        if ctx.action != ocf::Action::Stop {
+            if let Err(e) = &fs.statusfile_prefix {
+                return Err(Failure::configured(e.clone()));
+            }
+        }
+        Ok(fs)
     }
 
     /// Tools are needed only while nothing is mounted: a mounted filesystem
     /// must never be reported stopped because a tool went missing.
     fn validate(&self, ctx: &Context) -> Result<(), Failure> {
-        if matches!(self.state()?, State::Mounted(_)) {
+        if matches!(self.state()?, State::Mounted(_) | State::WrongType(_)) {
             return Ok(());
         }
+        // what names the filesystem reaches mount, modprobe and fsck on
+        // their command lines: only what it can be (heartbeat: 5, "Couldn't
+        // find device" / "failed to load kernel module")
+        self.device
+            .check(self.is_bind())
+            .map_err(Failure::installed)?;
+        check_fstype(&self.fstype).map_err(Failure::installed)?;
         let tools = ctx.tools();
         tools.require("mount")?;
         tools.require("umount")?;
@@ -436,11 +497,11 @@ impl ResourceAgent for Filesystem {
                 );
                 return Ok(OcfStatus::Success);
             }
+            State::WrongType(m) => return Err(Failure::generic(self.wrong_type(&m))),
             State::Foreign(m) => {
                 return Err(Failure::generic(format!(
-                    "{} is already mounted on {}; refusing to mount {} over it",
-                    m.source,
-                    self.directory.display(),
+                    "{}; refusing to mount {} over it",
+                    self.foreign(&m),
                     self.device_name()
                 )))
             }
@@ -480,12 +541,15 @@ impl ResourceAgent for Filesystem {
             .map_err(|e| Failure::generic(format!("cannot read mount table: {e}")))?;
         let ours = match self.classify(&table) {
             State::Mounted(m) => m,
+            State::WrongType(m) => {
+                warn!("{}; unmounting it", self.wrong_type(&m));
+                m
+            }
             State::Foreign(m) => {
                 info!(
-                    "{} is not mounted ({} is mounted on {} instead)",
+                    "{} is not mounted: {}",
                     self.device_name(),
-                    m.source,
-                    self.directory.display()
+                    self.foreign(&m)
                 );
                 return Ok(OcfStatus::Success);
             }
@@ -495,10 +559,14 @@ impl ResourceAgent for Filesystem {
             }
         };
         if ctx.check_level == 20 {
-            io::remove_status_file(
-                &self.status_file(ctx),
-                &deadline.capped(Duration::from_secs(2)),
-            );
+            match self.status_file(ctx) {
+                Ok(rel) => io::remove_status_file(
+                    &self.directory,
+                    &rel,
+                    &deadline.capped(Duration::from_secs(2)),
+                ),
+                Err(e) => warn!("{e}; the status file is not cleaned up"),
+            }
         }
         // Sub-mounts deepest first, other mounts of the same block device,
         // then the mount point itself.
@@ -545,13 +613,9 @@ impl ResourceAgent for Filesystem {
     fn monitor(&self, ctx: &Context) -> OcfResult {
         let mount = match self.state()? {
             State::Mounted(m) => m,
+            State::WrongType(m) => return Err(Failure::generic(self.wrong_type(&m))),
             State::Foreign(m) => {
-                warn!(
-                    "{} is mounted on {}, not {}",
-                    m.source,
-                    self.directory.display(),
-                    self.device_name()
-                );
+                warn!("{}", self.foreign(&m));
                 return Ok(OcfStatus::NotRunning);
             }
             State::NotMounted => return Ok(OcfStatus::NotRunning),
@@ -579,9 +643,15 @@ impl ResourceAgent for Filesystem {
                 })?;
             }
             20 => {
-                let file = self.status_file(ctx);
-                io::write_status_file(&file, &format!("{}\n", ctx.instance), self.block, &deadline)
-                    .map_err(Failure::generic)?;
+                let rel = self.status_file(ctx).map_err(Failure::configured)?;
+                io::write_status_file(
+                    &self.directory,
+                    &rel,
+                    &format!("{}\n", ctx.instance),
+                    self.block,
+                    &deadline,
+                )
+                .map_err(Failure::generic)?;
             }
             _ => {}
         }
@@ -627,6 +697,8 @@ impl Filesystem {
 
     /// Ours or not: for a block device whose node we can see, the mounted
     /// device number must match; otherwise any mount at the mount point is.
+    /// Our device (by number, else by name) mounted as another type than
+    /// the configured one is [`State::WrongType`].
     fn classify(&self, table: &[Mount]) -> State {
         let Some(top) = mounts::at(table, &self.directory)
             .last()
@@ -637,23 +709,82 @@ impl Filesystem {
         // Filesystems such as btrfs show an anonymous device number (major 0)
         // in mountinfo: a different number of the same type is still ours.
         let anonymous_same_type = top.dev.0 == 0 && top.fstype == self.fstype;
+        let mut same_device = false;
         if self.block && !self.is_bind() && !anonymous_same_type {
-            if let Some(want) = self.device.node().and_then(|n| device::dev_number(&n)) {
+            if let Some(want) = self.device_number() {
                 if want != top.dev {
                     return State::Foreign(top);
                 }
+                same_device = true;
             }
         }
-        if !self.fstype.is_empty()
-            && self.fstype != "none"
-            && !fstype_matches(&self.fstype, &top.fstype)
-        {
-            return State::Foreign(top);
+        if self.wrong_fstype(&top) {
+            return if same_device || self.device_name() == top.source {
+                State::WrongType(top)
+            } else {
+                State::Foreign(top)
+            };
         }
         State::Mounted(top)
     }
 
-    fn status_file(&self, ctx: &Context) -> PathBuf {
+    fn device_number(&self) -> Option<(u32, u32)> {
+        self.device.node().and_then(|n| device::dev_number(&n))
+    }
+
+    /// A type is configured and `m` is not of it.
+    fn wrong_fstype(&self, m: &Mount) -> bool {
+        !self.fstype.is_empty() && self.fstype != "none" && !fstype_matches(&self.fstype, &m.fstype)
+    }
+
+    /// Our device mounted as the wrong type, in one line naming both.
+    fn wrong_type(&self, m: &Mount) -> String {
+        format!(
+            "{} is mounted on {} as {}, but fstype is {}",
+            self.device_name(),
+            self.directory.display(),
+            m.fstype,
+            self.fstype
+        )
+    }
+
+    /// Another filesystem at the mount point, saying what differs.
+    fn foreign(&self, m: &Mount) -> String {
+        let mut what = Vec::new();
+        match self
+            .device_number()
+            .filter(|_| self.block && !self.is_bind())
+        {
+            Some(want) if want != m.dev => what.push(format!(
+                "device {} ({}:{}) instead of {} ({}:{})",
+                m.source,
+                m.dev.0,
+                m.dev.1,
+                self.device_name(),
+                want.0,
+                want.1
+            )),
+            _ if m.source != self.device_name() => what.push(format!(
+                "source {} instead of {}",
+                m.source,
+                self.device_name()
+            )),
+            _ => {}
+        }
+        if self.wrong_fstype(m) {
+            what.push(format!("type {} instead of {}", m.fstype, self.fstype));
+        }
+        format!(
+            "another filesystem is mounted on {}: {}",
+            self.directory.display(),
+            what.join(", ")
+        )
+    }
+
+    /// The status file, relative to the mount point (`Err`: the prefix is
+    /// unusable).
+    fn status_file(&self, ctx: &Context) -> Result<PathBuf, String> {
+        let prefix = self.statusfile_prefix.as_ref().map_err(String::clone)?;
         let mut suffix = ctx.instance.clone();
         if let Some(clone) = ctx.env.non_empty("OCF_RESKEY_CRM_meta_clone") {
             suffix.push('_');
@@ -665,8 +796,7 @@ impl Filesystem {
             .unwrap_or_default();
         suffix.push('_');
         suffix.push_str(&node);
-        self.directory
-            .join(format!("{}{suffix}", self.statusfile_prefix))
+        Ok(PathBuf::from(format!("{prefix}{suffix}")))
     }
 
     fn refuse_unsafe_clone(&self, ctx: &Context) -> Result<(), Failure> {
@@ -709,7 +839,9 @@ impl Filesystem {
             return Ok(());
         }
         if let Some(modprobe) = ctx.tools().find("modprobe") {
-            let _ = ocf::Cmd::new(modprobe).arg(&self.fstype).run(deadline);
+            let _ = ocf::Cmd::new(modprobe)
+                .args(["--", self.fstype.as_str()])
+                .run(deadline);
         }
         let seen = deadline
             .capped(Duration::from_secs(5))
@@ -780,6 +912,8 @@ impl Filesystem {
         if !self.fstype.is_empty() {
             cmd = cmd.args(["-t", self.fstype.as_str()]);
         }
+        // no `--`: fsck passes what follows it to the checker as options;
+        // the node is an absolute path, which fsck always takes as a device
         let out = cmd.arg("-p").arg(node).run(deadline)?;
         match out.code() {
             Some(c) if c < 4 => Ok(()),
@@ -812,10 +946,13 @@ impl Filesystem {
         if !self.options.is_empty() {
             cmd = cmd.args(["-o", self.options.join(",").as_str()]);
         }
-        let out = cmd
-            .args(self.device.mount_args())
-            .arg(&self.directory)
-            .run(deadline)?;
+        // -U/-L take the UUID or label as their argument; a path or a
+        // source name is an operand, after `--`
+        let cmd = match &self.device {
+            Device::Uuid(_) | Device::Label(_) => cmd.args(self.device.mount_args()).arg("--"),
+            _ => cmd.arg("--").args(self.device.mount_args()),
+        };
+        let out = cmd.arg(&self.directory).run(deadline)?;
         if !out.success() {
             return Err(Failure::generic(format!(
                 "Couldn't mount device [{}] as {}: {}",
@@ -836,7 +973,7 @@ impl Filesystem {
             let opts = format!("remount,bind,{}", extra.join(","));
             let out = tools
                 .command("mount")?
-                .args(["-o", opts.as_str()])
+                .args(["-o", opts.as_str(), "--"])
                 .arg(&self.directory)
                 .run(deadline)?;
             if !out.success() {
@@ -868,7 +1005,7 @@ impl Filesystem {
             if force {
                 cmd = cmd.arg("-f");
             }
-            let out = cmd.arg(&m.target).run(budget);
+            let out = cmd.arg("--").arg(&m.target).run(budget);
             if gone(m) {
                 return Ok(());
             }
@@ -952,6 +1089,16 @@ mod tests {
             mount_point("relative/dir").unwrap_err().status,
             OcfStatus::ErrConfigured
         );
+    }
+
+    #[test]
+    fn fstype_names() {
+        for good in ["", "ext4", "fuse.sshfs", "nfs4", "9p", "ext4dev"] {
+            assert!(check_fstype(good).is_ok(), "{good}");
+        }
+        for bad in ["-r", "--", "ext4 -r", "a/b", ".x"] {
+            assert!(check_fstype(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
