@@ -653,3 +653,48 @@ fn admins_run_actions_with_dash_o_and_see_the_result_by_name() {
         .code(rc::ERR_ARGS)
         .stderr(contains("no parameter 'devcie'"));
 }
+
+#[test]
+fn trace_ra_writes_decisions_and_commands_where_resource_agents_does() {
+    let fs = Fs::new("ext4");
+    let varlib = fs.dir.path().join("varlib");
+    let a = fs
+        .agent("ext4")
+        .env("HA_VARLIB", &varlib)
+        .param("trace_ra", "1");
+    a.expect("start", rc::SUCCESS);
+    let dir = varlib.join("trace_ra/Filesystem");
+    let traces: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(traces.len(), 1, "{traces:?}");
+    let name = traces[0].file_name().unwrap().to_str().unwrap().to_string();
+    assert!(name.starts_with("fs1.start.20"), "{name}");
+    let text = std::fs::read_to_string(&traces[0]).unwrap();
+    // what ran, its parameters, every command and its result, at debug level
+    // although HA_debug is not set
+    assert!(text.contains("DEBUG: trace: Filesystem start"), "{text}");
+    assert!(text.contains("parameter fstype=\"ext4\""), "{text}");
+    assert!(
+        text.contains("running: ") && text.contains("mount"),
+        "{text}"
+    );
+    assert!(
+        text.contains("finished: ") && text.contains("exit status: 0"),
+        "{text}"
+    );
+    // trace_file: an absolute path
+    let file = fs.dir.path().join("mine/stop.trace");
+    a.clone()
+        .param("trace_file", &file)
+        .expect("stop", rc::SUCCESS);
+    assert!(std::fs::read_to_string(&file)
+        .unwrap()
+        .contains("trace: Filesystem stop"));
+    // off: no new file
+    a.clone()
+        .param("trace_ra", "0")
+        .expect("monitor", rc::NOT_RUNNING);
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+}

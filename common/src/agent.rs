@@ -257,7 +257,10 @@ fn dispatch_action<A: ResourceAgent>(args: &[String], env: Env, tty: bool) -> Ou
         _ => {}
     }
     let instance = env.non_empty("OCF_RESOURCE_INSTANCE").map(str::to_string);
-    let logger = init_logger(meta, &env, instance.as_deref(), tty);
+    let mut logger = init_logger(meta, &env, instance.as_deref(), tty);
+    if !meta.is_rgmanager() {
+        logger = start_trace(meta, &env, instance.as_deref(), &action, logger);
+    }
     if !advertised(meta, &action) {
         eprintln!("{}", usage(meta));
         logger.exit_reason(&format!(
@@ -277,6 +280,49 @@ fn dispatch_action<A: ResourceAgent>(args: &[String], env: Env, tty: bool) -> Ou
             }
         }
     }
+}
+
+/// Turn tracing on for this run when asked (`trace_ra`, see
+/// [`crate::trace`]), and say in the trace what runs.
+fn start_trace(
+    meta: &AgentMeta,
+    env: &Env,
+    instance: Option<&str>,
+    action: &Action,
+    mut logger: Logger,
+) -> Logger {
+    let rtype = env.non_empty("OCF_RESOURCE_TYPE").unwrap_or(meta.name);
+    let stdin_tty = nix::unistd::isatty(std::io::stdin()).unwrap_or(false);
+    let dest = match crate::trace::destination(env, rtype, instance, action.name(), stdin_tty) {
+        Ok(d) => d,
+        Err(why) => {
+            logger.log(log::Level::Warn, &why, false);
+            let mut plain = env.clone();
+            plain.remove("OCF_TRACE_FILE");
+            plain.remove("OCF_RESKEY_trace_file");
+            crate::trace::destination(&plain, rtype, instance, action.name(), stdin_tty)
+                .ok()
+                .flatten()
+        }
+    };
+    let Some(dest) = dest else {
+        return logger;
+    };
+    logger.trace = Some(dest);
+    log::init(logger.clone());
+    crate::debug!(
+        "trace: {} {} (resource-agents-rs {}), instance {}",
+        meta.name,
+        action.name(),
+        env!("CARGO_PKG_VERSION"),
+        instance.unwrap_or("(none)")
+    );
+    for p in meta.params {
+        if let Some(v) = env.reskey(p.name) {
+            crate::debug!("trace: parameter {}={:?}", p.name, v);
+        }
+    }
+    logger
 }
 
 fn init_logger(meta: &AgentMeta, env: &Env, instance: Option<&str>, tty: bool) -> Logger {
@@ -637,7 +683,7 @@ mod tests {
         assert!(help.stdout.contains("path"));
         assert!(help
             .stdout
-            .contains("\n  size  a number (integer, default \"1\")"));
+            .contains("\n  size        a number (integer, default \"1\")"));
     }
 
     #[test]

@@ -143,12 +143,12 @@ pub fn parse(args: &[String]) -> Result<CommandLine, String> {
 /// Cmdline resources that run a command line and set no environment).
 pub fn check_names(meta: &AgentMeta, params: &[(String, String)]) -> Result<(), String> {
     for (k, _) in params {
-        let known = meta.params.iter().any(|p| p.name == k)
+        let known = meta.all_params().any(|p| p.name == k)
             || k.starts_with("CRM_meta_")
             || k.starts_with("RGMANAGER_meta_")
             || k == "OCF_CHECK_LEVEL";
         if !known {
-            let hint = closest(k, meta.params.iter().map(|p| p.name))
+            let hint = closest(k, meta.all_params().map(|p| p.name))
                 .map(|n| format!("; did you mean '{n}'?"))
                 .unwrap_or_default();
             return Err(format!(

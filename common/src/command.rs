@@ -240,6 +240,7 @@ impl Cmd {
             None => *deadline,
         };
         crate::debug!("running: {}", self.display());
+        let started = std::time::Instant::now();
         let mut cmd = Command::new(&self.program);
         cmd.args(&self.args)
             .env_remove("LANG")
@@ -263,9 +264,22 @@ impl Cmd {
                 let pgid = nix::unistd::Pid::from_raw(child.id() as i32);
                 let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
                 let _ = child.wait();
+                crate::debug!(
+                    "killed: {} did not finish within {:.1}s",
+                    self.program.display(),
+                    deadline.total().as_secs_f64()
+                );
                 return Err(RunError::TimedOut(self.program.clone(), deadline.total()));
             }
         };
+        // The result, never the output: a tool's output may hold secrets
+        // (iSCSI records), which only the agent can mask.
+        crate::debug!(
+            "finished: {} ({}) in {} ms",
+            self.program.display(),
+            status,
+            started.elapsed().as_millis()
+        );
         // A daemon the tool left behind may keep the pipe open: take what
         // arrived by the deadline and do not wait for the rest.
         let collect = |rx: Option<mpsc::Receiver<Vec<u8>>>| {

@@ -26,6 +26,7 @@ pub mod params;
 pub mod procs;
 pub mod state;
 pub mod status;
+pub mod trace;
 
 pub use action::Action;
 pub use agent::{dispatch, lock_name, main, map_invalid_env, Outcome, ResourceAgent};

@@ -19,6 +19,7 @@ use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 
 use crate::env::Env;
+use crate::trace::Destination;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
@@ -61,6 +62,9 @@ pub struct Logger {
     pub debug: bool,
     pub datefmt: String,
     pub exit_reason_prefix: String,
+    /// Where this run is traced (`trace_ra`; see [`crate::trace`]): every
+    /// line, debug included.
+    pub trace: Option<Destination>,
 }
 
 fn facility_by_name(name: &str) -> Option<libc::c_int> {
@@ -123,12 +127,20 @@ impl Logger {
                 .non_empty("OCF_EXIT_REASON_PREFIX")
                 .unwrap_or("ocf-exit-reason:")
                 .to_string(),
+            trace: None,
         }
     }
 
     /// Write one line to every target. `skip_stderr` is for messages that
     /// were already printed on stderr (exit reasons).
     pub fn log(&self, level: Level, msg: &str, skip_stderr: bool) {
+        if let Some(trace) = &self.trace {
+            let line = format!("{} {}: {msg}", format_now("%T"), level.label());
+            match trace {
+                Destination::File(path) => append_private(path, &line),
+                Destination::Stderr => eprintln!("+ {line}"),
+            }
+        }
         if level == Level::Debug && !self.debug {
             return;
         }
@@ -174,6 +186,27 @@ fn append(path: &PathBuf, line: &str) {
     }
 }
 
+/// Append to a trace file: its directory made (0700) as needed, the file
+/// itself created 0600 and never followed through a symbolic link.
+fn append_private(path: &std::path::Path, line: &str) {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir);
+    }
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path);
+    if let Ok(mut f) = file {
+        let _ = writeln!(f, "{line}");
+    }
+}
+
 fn syslog(tag: &str, priority: libc::c_int, line: &str) {
     static IDENT: OnceLock<CString> = OnceLock::new();
     let ident = IDENT.get_or_init(|| CString::new(tag.replace('\0', "")).unwrap_or_default());
@@ -189,7 +222,7 @@ fn syslog(tag: &str, priority: libc::c_int, line: &str) {
 }
 
 /// The local time formatted with strftime, as `hadate` does.
-fn format_now(fmt: &str) -> String {
+pub(crate) fn format_now(fmt: &str) -> String {
     let Ok(cfmt) = CString::new(fmt) else {
         return String::new();
     };

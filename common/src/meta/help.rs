@@ -54,8 +54,8 @@ pub fn render(meta: &AgentMeta) -> String {
     }
 
     s.push_str("\nParameters:\n");
-    let width = meta.params.iter().map(|p| p.name.len()).max().unwrap_or(0);
-    for p in meta.params {
+    let width = meta.all_params().map(|p| p.name.len()).max().unwrap_or(0);
+    for p in meta.all_params() {
         let mut attrs = vec![p.ty.content_type().to_string()];
         if p.primary {
             attrs.push("primary".into());

@@ -48,7 +48,7 @@ pub fn render(meta: &AgentMeta, provider: &str) -> String {
     ));
     s.push_str(&format!(".SH \"DESCRIPTION\"\n{}\n", roff(meta.longdesc)));
     s.push_str(".SH \"SUPPORTED PARAMETERS\"\n");
-    for p in meta.params {
+    for p in meta.all_params() {
         s.push_str(&format!(
             ".PP\n\\fB{}\\fR\n.RS 4\n{}\n",
             p.name,

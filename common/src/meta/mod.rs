@@ -190,6 +190,19 @@ impl AgentMeta {
         }
     }
 
+    /// Every parameter the agent advertises: its own, then, for OCF agents,
+    /// resource-agents' tracing parameters (`trace_ra`, `trace_file`; see
+    /// [`crate::trace`]), which pcs accepts for heartbeat's agents and so
+    /// must find in ours. rgmanager's dialect has no tracing.
+    pub fn all_params(&self) -> impl Iterator<Item = &'static ParamSpec> + Clone {
+        let trace: &'static [ParamSpec] = if self.is_rgmanager() {
+            &[]
+        } else {
+            crate::trace::TRACE_PARAMS
+        };
+        self.params.iter().chain(trace.iter())
+    }
+
     /// The primary parameter (rgmanager), if one is declared.
     pub fn primary_param(&self) -> Option<&ParamSpec> {
         self.params.iter().find(|p| p.primary)

@@ -31,7 +31,7 @@ fn write(meta: &AgentMeta, w: &mut Writer<Cursor<Vec<u8>>>) -> std::io::Result<(
             desc(w, "longdesc", meta.longdesc)?;
             desc(w, "shortdesc", meta.shortdesc)?;
             w.create_element("parameters").write_inner_content(|w| {
-                for p in meta.params {
+                for p in meta.all_params() {
                     write_param(w, p)?;
                 }
                 Ok(())
