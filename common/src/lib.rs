@@ -8,7 +8,8 @@
 //! its units ([`Context`]), parameters declared once ([`ParamSpec`]),
 //! deadlines for every wait ([`Deadline`]), tools run as argument vectors
 //! ([`Tools`], [`Cmd`]), `ocf_log`-style logging ([`log`]), private state and
-//! per-instance locks ([`StateDir`]), meta-data ([`AgentMeta`]), the
+//! per-instance locks ([`StateDir`]), configuration files read within
+//! bounds ([`file`]), meta-data ([`AgentMeta`]), the
 //! process table ([`procs`]) and Pacemaker's CIB tools ([`pacemaker`]).
 
 pub mod action;
@@ -19,6 +20,7 @@ pub mod command;
 pub mod context;
 pub mod deadline;
 pub mod env;
+pub mod file;
 pub mod log;
 pub mod meta;
 pub mod pacemaker;
