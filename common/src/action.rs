@@ -29,6 +29,10 @@ pub enum Action {
     Demote,
     Recover,
     Reconfig,
+    /// rgmanager's `restart` (its agents accept it; not in its DTD).
+    Restart,
+    /// rgmanager vm.sh's `kill`: stop without a graceful attempt.
+    Kill,
     /// Anything else: answered with OCF_ERR_UNIMPLEMENTED.
     Other(String),
 }
@@ -69,6 +73,8 @@ impl Action {
             "demote" => Action::Demote,
             "recover" => Action::Recover,
             "reconfig" => Action::Reconfig,
+            "restart" => Action::Restart,
+            "kill" => Action::Kill,
             "" => return Err(ActionError::Missing),
             other => Action::Other(other.to_string()),
         })
@@ -95,6 +101,8 @@ impl Action {
             Action::Demote => "demote",
             Action::Recover => "recover",
             Action::Reconfig => "reconfig",
+            Action::Restart => "restart",
+            Action::Kill => "kill",
             Action::Other(s) => s,
         }
     }
@@ -154,6 +162,8 @@ mod tests {
             "promote",
             "demote",
             "recover",
+            "restart",
+            "kill",
         ] {
             assert_eq!(Action::parse(&[name]).unwrap().name(), name);
         }

@@ -6,7 +6,8 @@
 //!
 //! 1. no action → usage on stderr, exit 2; `meta-data`, `usage`, `methods`
 //!    answer at once without reading any parameter;
-//! 2. an action the meta-data does not advertise → 3;
+//! 2. an action the meta-data does not advertise (nor
+//!    [`ResourceAgent::UNLISTED_ACTIONS`]) → 3;
 //! 3. the cluster context and the parameters are read; anything malformed is
 //!    `OCF_ERR_CONFIGURED` with one line naming it, for every action;
 //! 4. state-changing actions and monitors take the per-instance lock (stop
@@ -33,6 +34,11 @@ pub const PROVIDER: &str = "heartbeat-rs";
 pub trait ResourceAgent: Sized {
     /// What `meta-data` prints; also the list of implemented actions.
     fn meta() -> &'static AgentMeta;
+
+    /// Actions this agent runs that its meta-data cannot list: rgmanager
+    /// runs `restart` (and vm.sh accepts `kill`), which its DTD has no name
+    /// for.
+    const UNLISTED_ACTIONS: &'static [&'static str] = &[];
 
     /// Build the agent from its parsed parameters. Checks that need nothing
     /// but the parameters belong here (they are `OCF_ERR_CONFIGURED` for
@@ -90,6 +96,13 @@ pub trait ResourceAgent: Sized {
     fn reconfig(&self, _ctx: &Context) -> OcfResult {
         Err(unimplemented("reconfig"))
     }
+    fn restart(&self, _ctx: &Context) -> OcfResult {
+        Err(unimplemented("restart"))
+    }
+    /// Stop at once, without a graceful attempt.
+    fn kill(&self, _ctx: &Context) -> OcfResult {
+        Err(unimplemented("kill"))
+    }
 }
 
 fn unimplemented(action: &str) -> Failure {
@@ -118,7 +131,7 @@ fn advertised(meta: &AgentMeta, action: &Action) -> bool {
 /// How a failed `validate` is reported, by action.
 pub fn map_invalid_env(ctx: &Context, failure: &Failure) -> OcfStatus {
     match ctx.action {
-        Action::Stop => OcfStatus::Success,
+        Action::Stop | Action::Kill => OcfStatus::Success,
         Action::Monitor if ctx.is_probe() => OcfStatus::NotRunning,
         Action::Monitor => OcfStatus::ErrGeneric,
         Action::Status => OcfStatus::NotRunning,
@@ -261,7 +274,7 @@ fn dispatch_action<A: ResourceAgent>(args: &[String], env: Env, tty: bool) -> Ou
     if !meta.is_rgmanager() {
         logger = start_trace(meta, &env, instance.as_deref(), &action, logger);
     }
-    if !advertised(meta, &action) {
+    if !advertised(meta, &action) && !A::UNLISTED_ACTIONS.contains(&action.name()) {
         eprintln!("{}", usage(meta));
         logger.exit_reason(&format!(
             "{}: action '{}' is not implemented",
@@ -342,6 +355,7 @@ fn run_action<A: ResourceAgent>(action: Action, env: Env, meta: &AgentMeta) -> O
         Action::ValidateAll => meta
             .default_timeout("validate-all")
             .or(meta.default_timeout("verify-all")),
+        Action::Kill => meta.default_timeout("stop"),
         a => meta.default_timeout_at(a.name(), depth),
     };
     let params = Params::parse(meta.params, &ctx.env)?;
@@ -380,6 +394,8 @@ fn run_action<A: ResourceAgent>(action: Action, env: Env, meta: &AgentMeta) -> O
         Action::Demote => agent.demote(&ctx),
         Action::Recover => agent.recover(&ctx),
         Action::Reconfig => agent.reconfig(&ctx),
+        Action::Restart => agent.restart(&ctx),
+        Action::Kill => agent.kill(&ctx),
         Action::MetaData | Action::Usage | Action::Methods | Action::Other(_) => {
             unreachable!("answered before the parameters were read")
         }
