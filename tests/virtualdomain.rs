@@ -178,13 +178,14 @@ fn every_wait_is_bounded_migrate_from_and_libvirtd_down() {
         .env("OCF_RESKEY_CRM_meta_migrate_target", "nodeB")
         .expect("migrate_to", rc::ERR_GENERIC);
 
-    // libvirtd down, no emulator process of this guest: monitor says 7
-    // at once, stop 0, start fails inside its deadline
+    // libvirtd down: the test driver's domains are no processes here, so
+    // nothing proves this one stopped: monitor and stop fail (never 7 or 0,
+    // tests/hostile_virtualdomain.rs), each at once or inside its deadline
     lab.daemon.kill_libvirtd();
-    assert!(timed(&a, "monitor", rc::NOT_RUNNING) < Duration::from_secs(3));
-    a.clone().recurring().expect("monitor", rc::NOT_RUNNING);
+    assert!(timed(&a, "monitor", rc::ERR_GENERIC) < Duration::from_secs(3));
+    a.clone().recurring().expect("monitor", rc::ERR_GENERIC);
     let s = a.clone().env("OCF_RESKEY_CRM_meta_timeout", "3000");
-    assert!(timed(&s, "stop", rc::SUCCESS) < Duration::from_secs(4));
+    assert!(timed(&s, "stop", rc::ERR_GENERIC) < Duration::from_secs(4));
     assert!(timed(&s, "start", rc::ERR_GENERIC) < Duration::from_secs(4));
 }
 

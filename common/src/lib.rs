@@ -9,7 +9,7 @@
 //! deadlines for every wait ([`Deadline`]), tools run as argument vectors
 //! ([`Tools`], [`Cmd`]), `ocf_log`-style logging ([`log`]), private state and
 //! per-instance locks ([`StateDir`]), configuration files read within
-//! bounds ([`file`]), meta-data ([`AgentMeta`]), the
+//! bounds ([`file`](mod@file)), meta-data ([`AgentMeta`]), the
 //! process table ([`procs`]) and Pacemaker's CIB tools ([`pacemaker`]).
 
 pub mod action;

@@ -156,7 +156,7 @@ pub static META: AgentMeta = AgentMeta {
     name: "vm",
     version: "rgmanager 2.0",
     shortdesc: "Defines a Virtual Machine",
-    longdesc: "A virtual machine managed through libvirt, for rgmanager, in place of vm.sh; built on the heartbeat-rs VirtualDomain agent (the libvirt API, no virsh, no shell).\n\nStart creates the domain from xmlfile (or NAME / NAME.xml found on path), or starts the domain libvirt has defined as NAME. Status depth 0 asks libvirt for the domain's state (with libvirtd down, looks for its emulator process); depth 10 also runs status_program. Stop asks the domain to shut down and destroys it when it does not in time (not with no_kill). migrate TARGET moves the running domain to the member TARGET: 0 moved, 150 failed but still running here, 6 no such domain here, 7 not running here. Every wait ends inside the operation's timeout.",
+    longdesc: "A virtual machine managed through libvirt, for rgmanager, in place of vm.sh; built on the heartbeat-rs VirtualDomain agent (the libvirt API, no virsh, no shell).\n\nStart creates the domain from xmlfile (or NAME / NAME.xml found on path), or starts the domain libvirt has defined as NAME. Status depth 0 asks libvirt for the domain's state (with libvirtd down, looks for its emulator process); depth 10 also runs status_program. Stop asks the domain to shut down and destroys it when it does not in time (not with no_kill). migrate TARGET moves the running domain to the member TARGET: 0 moved, 150 failed but still running here, 6 no such domain here, 1 not running here (as vm.sh). restart answers 0 without acting and kill destroys the domain at once, as vm.sh does. Every wait ends inside the operation's timeout.",
     params: PARAMS,
     actions: ACTIONS,
     special: Some(Special::rgmanager(SPECIAL)),
@@ -319,17 +319,11 @@ pub fn virtualdomain_config(
 }
 
 /// vm.sh used `xm` for a config file that is not XML; that needs Xen's xm
-/// toolstack, which this agent does not drive.
-pub(crate) fn refuse_xm_config(f: &Path) -> Result<(), Failure> {
-    use std::io::Read;
-    let mut head = [0u8; 256];
-    let n = match std::fs::File::open(f).and_then(|mut file| file.read(&mut head)) {
-        Ok(n) => n,
-        // unreadable: VirtualDomain reports it where it matters (start)
-        Err(_) => return Ok(()),
-    };
-    match head[..n].iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'<') | None => Ok(()),
+/// toolstack, which this agent does not drive. `text` is the file's text
+/// (read by the VirtualDomain code, bounded).
+pub(crate) fn refuse_xm_config(f: &Path, text: &str) -> Result<(), Failure> {
+    match text.trim_start().chars().next() {
+        Some('<') | None => Ok(()),
         Some(_) => Err(Failure::configured(format!(
             "{} is not libvirt XML (an xm config needs use_virsh=0, which this agent does not support)",
             f.display()
@@ -477,12 +471,13 @@ mod tests {
         assert_eq!(source(&p, "other"), Source::Defined);
         let p = params(&[("name", "g"), ("path", &search), ("xmlfile", "/x.xml")]).unwrap();
         assert_eq!(source(&p, "g"), Source::File("/x.xml".into()));
-        std::fs::write(a.join("xm"), "name = 'xm'\n").unwrap();
         assert_eq!(
-            refuse_xm_config(&a.join("xm")).unwrap_err().status,
+            refuse_xm_config(&a.join("xm"), "name = 'xm'\n")
+                .unwrap_err()
+                .status,
             OcfStatus::ErrConfigured
         );
-        assert!(refuse_xm_config(&a.join("g")).is_ok());
+        assert!(refuse_xm_config(&a.join("g"), " \n<domain/>").is_ok());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

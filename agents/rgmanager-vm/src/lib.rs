@@ -6,9 +6,10 @@
 //! `OCF_CHECK_LEVEL` as the status depth, `OCF_RESKEY_RGMANAGER_meta_timeout`
 //! in seconds (RHEL6) and, for `migrate`, the target member as the second
 //! argument. Installed under that name, this binary takes its place: vm.sh's
-//! parameters, its rgmanager meta-data, its actions and its migrate exit
-//! codes (0 moved, 150 failed but still running here, 6 no such domain, 7 not
-//! running).
+//! parameters, its rgmanager meta-data, its actions (also `restart`, which
+//! vm.sh answers 0 without acting, and `kill`, destroy at once: actions
+//! rgmanager's DTD cannot list) and its migrate exit codes (0 moved, 150
+//! failed but still running here, 6 no such domain, 1 not running).
 //!
 //! Starting, stopping, monitoring and migrating are the VirtualDomain
 //! agent's ([`ra_virtualdomain::VirtualDomain`], the libvirt API, never
@@ -40,7 +41,7 @@ use std::time::Duration;
 
 use ocf::{Action, AgentMeta, Cmd, Context, Failure, OcfResult, OcfStatus, Params, ResourceAgent};
 use ra_virtualdomain::lv;
-use ra_virtualdomain::VirtualDomain;
+use ra_virtualdomain::{connect_failure, VirtualDomain};
 
 use config::refuse_xm_config;
 pub use config::{
@@ -53,10 +54,9 @@ pub use config::{
 /// left the VM running here ([`Failure::exit_code`]).
 pub const MIGRATE_STILL_ON_SOURCE: i32 = 150;
 
-/// What the config of a domain found by `path` search falls back to when
-/// the domain is defined in libvirt by name only: a file that never holds
-/// a domain.
-const NO_CONFIG: &str = "/dev/null";
+/// The config of a domain libvirt has defined by name only: none (the
+/// VirtualDomain code reads no file for an empty path).
+const NO_CONFIG: &str = "";
 
 const POLL: Duration = Duration::from_millis(500);
 
@@ -75,6 +75,8 @@ impl ResourceAgent for Vm {
         &META
     }
 
+    const UNLISTED_ACTIONS: &'static [&'static str] = &["restart", "kill"];
+
     fn configure(p: Params, ctx: &Context) -> Result<Self, Failure> {
         let name = p
             .str("name")
@@ -84,10 +86,7 @@ impl ResourceAgent for Vm {
             .to_string();
         let source = source(&p, &name);
         let config = match &source {
-            Source::File(f) => {
-                refuse_xm_config(f)?;
-                f.clone()
-            }
+            Source::File(f) => f.clone(),
             Source::Defined => PathBuf::from(NO_CONFIG),
         };
         let mapping = migration_mapping(p.str("migration_mapping").unwrap_or(""))
@@ -100,6 +99,10 @@ impl ResourceAgent for Vm {
             virtualdomain_config(&p, &name, &config, target.as_deref())?,
             ctx,
         )?;
+        // the file as VirtualDomain read it: bounded, regular files only
+        if let Some(text) = vd.config_text() {
+            refuse_xm_config(&config, text)?;
+        }
         if let Some(other) = vd.domain_name().filter(|n| *n != name) {
             return Err(Failure::configured(format!(
                 "{} defines domain '{other}', not '{name}' (name must be the domain name)",
@@ -164,6 +167,19 @@ impl ResourceAgent for Vm {
         self.start(&start)
     }
 
+    /// vm.sh's `restart` answers 0 and does nothing (`recover|restart)
+    /// exit 0`): rgmanager restarts a VM through stop and start, or
+    /// `recover`.
+    fn restart(&self, _ctx: &Context) -> OcfResult {
+        Ok(OcfStatus::Success)
+    }
+
+    /// vm.sh's `kill` (`do_stop destroy`): destroy the domain at once,
+    /// whatever `no_kill` says.
+    fn kill(&self, ctx: &Context) -> OcfResult {
+        self.vd.kill(ctx)
+    }
+
     /// Nothing is held in memory.
     fn reload(&self, _ctx: &Context) -> OcfResult {
         Ok(OcfStatus::Success)
@@ -188,7 +204,7 @@ impl ResourceAgent for Vm {
             Source::Defined => {
                 let dl = ctx.deadline();
                 let conn = lv::open(self.hypervisor.as_deref(), &dl)
-                    .map_err(|e| Failure::generic(format!("cannot connect to libvirt: {e}")))?;
+                    .map_err(|e| connect_failure(self.hypervisor.as_deref(), &e))?;
                 match lv::lookup(&conn, &self.name, &dl) {
                     Ok(Some(_)) => Ok(OcfStatus::Success),
                     Ok(None) => Err(self.undefined()),
@@ -203,7 +219,7 @@ impl ResourceAgent for Vm {
         let dl = ctx.deadline();
         // a domain that is not here, or not running, cannot move
         let conn = lv::open(self.hypervisor.as_deref(), &dl)
-            .map_err(|e| Failure::generic(format!("cannot connect to libvirt: {e}")))?;
+            .map_err(|e| connect_failure(self.hypervisor.as_deref(), &e))?;
         match lv::lookup(&conn, dom, &dl) {
             Ok(None) => {
                 return Err(Failure::configured(format!(
@@ -212,11 +228,12 @@ impl ResourceAgent for Vm {
             }
             Ok(Some(d)) => match lv::dom_state(&d, &dl) {
                 Ok(s) if s.active() => {}
+                // vm.sh: virsh migrate fails ("domain is not running"),
+                // and the status check after it finds nothing running: 1
                 Ok(_) => {
-                    return Err(Failure::new(
-                        OcfStatus::NotRunning,
-                        format!("Trying to migrate '{dom}' - domain is not running"),
-                    ))
+                    return Err(Failure::generic(format!(
+                        "Trying to migrate '{dom}' - domain is not running"
+                    )))
                 }
                 Err(e) => return Err(Failure::generic(format!("{dom}: state: {e}"))),
             },
@@ -260,7 +277,7 @@ impl Vm {
         let dl = ctx.deadline();
         let fail = |what: &str, e: lv::LvError| Failure::generic(format!("{what}: {e}"));
         let conn = lv::open(self.hypervisor.as_deref(), &dl)
-            .map_err(|e| fail("cannot connect to libvirt", e))?;
+            .map_err(|e| connect_failure(self.hypervisor.as_deref(), &e))?;
         let d = lv::lookup(&conn, dom, &dl)
             .map_err(|e| fail(dom, e))?
             .ok_or_else(|| self.undefined())?;

@@ -13,12 +13,20 @@ use virt::domain::Domain;
 use virt::sys;
 
 use crate::lv::{self, DomState, LvError};
-use crate::{domxml, lv_failure, VirtualDomain, POLL};
+use crate::{domxml, lv_failure, ConfigProblem, VirtualDomain, POLL};
 
 impl VirtualDomain {
     /// Write the domain's inactive XML back to `config` (atomically).
     pub(crate) fn save_config(&self, ctx: &Context, dom: &Domain, dl: &Deadline) {
         if !self.cfg.saves_config() {
+            return;
+        }
+        // never over something that is no config file, nor into storage
+        // that did not answer the read
+        if let Some(p @ (ConfigProblem::NotAConfig(_) | ConfigProblem::Unanswered(_))) =
+            &self.config_problem
+        {
+            ocf::warn!("save_config: {}; config left alone", p.reason());
             return;
         }
         let d = dom.clone();
@@ -158,11 +166,8 @@ impl VirtualDomain {
         dl: &Deadline,
     ) -> Result<(), Failure> {
         let (xml, _) = self.xml.as_ref().ok_or_else(|| {
-            Failure::installed(
-                self.config_problem
-                    .clone()
-                    .unwrap_or_else(|| "config not readable".into()),
-            )
+            self.config_failure()
+                .unwrap_or_else(|| Failure::installed("config not readable"))
         })?;
         let classify = |what: &str, e: LvError| {
             if e.bad_config() {

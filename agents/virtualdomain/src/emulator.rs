@@ -1,7 +1,16 @@
 //! The guest's emulator process, for when libvirtd cannot be asked: a QEMU
 //! started by libvirt carries `-name guest=NAME,debug-threads=on` (older
-//! libvirt: `-name NAME`), an LXC container `libvirt_lxc --name NAME`. The
-//! heartbeat agent greps `ps awx` for the same; here /proc is read directly.
+//! libvirt: `-name NAME`) and `-uuid UUID`, an LXC container `libvirt_lxc
+//! --name NAME`. The heartbeat agent greps `ps awx` for the name; here /proc
+//! is read directly.
+//!
+//! Finding such a process proves the guest runs. Finding none proves it
+//! stopped only for a guest of this host's QEMU driver whose UUID is known:
+//! QEMU is the one driver whose guests are processes here, and a process
+//! found by `-uuid` is found whatever the emulator binary is called (an
+//! `<emulator>` wrapper script) — by name alone a wrapper goes unseen.
+//! Every other driver keeps its guests elsewhere (test: inside libvirtd;
+//! Xen: in the hypervisor; remote URIs: on another host).
 
 use std::path::Path;
 
@@ -51,6 +60,36 @@ pub fn emulator_pids(name: &str) -> Vec<i32> {
     ocf::procs::find_by_argv(|argv| is_emulator_of(argv, name))
 }
 
+/// Whether `argv` carries `-uuid UUID` (any emulator binary name).
+pub fn has_uuid(argv: &[String], uuid: &str) -> bool {
+    argv.windows(2)
+        .any(|w| w[0] == "-uuid" && w[1].eq_ignore_ascii_case(uuid))
+}
+
+/// PIDs of the processes emulating the domain with UUID `uuid`.
+pub fn uuid_pids(uuid: &str) -> Vec<i32> {
+    ocf::procs::find_by_argv(|argv| has_uuid(argv, uuid))
+}
+
+/// A libvirt UUID as printed (`8-4-4-4-12` hexadecimal digits).
+pub fn valid_uuid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// Whether `uri` names this host's QEMU driver: scheme `qemu` or
+/// `qemu+unix`, no host (`qemu:///system`, `qemu+unix:///system?socket=..`).
+pub fn local_qemu_uri(uri: &str) -> bool {
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return false;
+    };
+    matches!(scheme, "qemu" | "qemu+unix") && rest.starts_with('/')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,6 +122,33 @@ mod tests {
         // not an emulator, or the name elsewhere
         assert!(!is_emulator_of(&v(&["grep", "-name", "vm1"]), "vm1"));
         assert!(!is_emulator_of(&v(&["qemu-system-x86_64", "vm1"]), "vm1"));
+    }
+
+    #[test]
+    fn uuid_form_and_local_qemu_uris() {
+        let u = "3f1c2b9a-0d4e-4a8b-9c7d-1e2f3a4b5c6d";
+        let argv = v(&["/usr/local/bin/my-qemu-wrapper", "-uuid", u, "-name", "x"]);
+        assert!(has_uuid(&argv, u));
+        assert!(has_uuid(&argv, &u.to_uppercase()));
+        assert!(!has_uuid(&argv, "3f1c2b9a-0d4e-4a8b-9c7d-1e2f3a4b5c6e"));
+        assert!(valid_uuid(u));
+        assert!(!valid_uuid("3f1c2b9a0d4e4a8b9c7d1e2f3a4b5c6d"));
+        assert!(!valid_uuid("x"));
+        assert!(local_qemu_uri("qemu:///system"));
+        assert!(local_qemu_uri("qemu:///session"));
+        assert!(local_qemu_uri("qemu+unix:///system?socket=/run/x"));
+        for remote_or_other in [
+            "qemu+ssh://node2/system",
+            "qemu://node2/system",
+            "qemu+tcp://10.0.0.1/system",
+            "test:///default",
+            "test+unix:///default?socket=/x",
+            "xen:///",
+            "lxc:///",
+            "qemu:system",
+        ] {
+            assert!(!local_qemu_uri(remote_or_other), "{remote_or_other}");
+        }
     }
 
     #[test]

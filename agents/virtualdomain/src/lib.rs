@@ -15,11 +15,24 @@
 //!   graceful shutdown the hypervisor refuses for good (`shutdown_mode=agent`
 //!   without a guest agent channel) goes to destroy at once instead of
 //!   waiting out the graceful budget;
-//! - with libvirtd down, monitor and stop look for the emulator process
-//!   (`-name guest=NAME` included) and never call a running guest stopped;
+//! - with libvirtd unreachable (down, or frozen), monitor and stop look for
+//!   the emulator process (`-name guest=NAME`, and `-uuid` with the UUID
+//!   kept while libvirt showed the guest running) and never call a running
+//!   guest stopped; they call it stopped only where the process table can
+//!   prove it (a QEMU guest of this host with a known UUID, [`emulator`]),
+//!   for any other driver (test, xen, lxc, remote URIs) an unreachable
+//!   libvirt is an error, never 0/7 (heartbeat: 7/0 for any driver);
+//! - a hypervisor URI libvirt cannot parse fails every action at once with
+//!   6 (heartbeat's virsh fails the same way); only an unreachable daemon
+//!   is retried;
+//! - the config file is read bounded (`ocf::file`: regular files of at
+//!   most 1 MiB, inside a quarter of the operation's time): a FIFO, a
+//!   device or a hung network filesystem there hangs no action (heartbeat
+//!   greps it, and hangs or reads `/dev/zero` without end). What such a
+//!   config means without a domain name is `ConfigProblem`'s;
 //! - the domain name a start used is remembered under `HA_RSCTMP`, so stop
 //!   and probes still find the guest when the config file on shared storage
-//!   has gone;
+//!   has gone (or hangs, or was replaced by something that is no file);
 //! - migration: `migration_mode=paused` suspends, moves and resumes the guest
 //!   (offline migration) instead of a live migration; `migrate_options` are
 //!   read as virsh's option names but mapped to API flags and parameters;
@@ -64,6 +77,7 @@ use ocf::{
     ResourceAgent,
 };
 use virt::connect::Connect;
+use virt::domain::Domain;
 
 pub use config::{shutdown_flags, Config, META};
 use lv::{DomState, LvError};
@@ -83,16 +97,103 @@ pub struct VirtualDomain {
     cfg: Config,
     /// The config's text and parsed form, when readable.
     xml: Option<(String, domxml::DomainXml)>,
+    /// The config's text when it was read, also when it is not a domain
+    /// (the vm persona tells an xm config by it).
+    text: Option<String>,
     /// Why the config could not be used.
-    config_problem: Option<String>,
+    config_problem: Option<ConfigProblem>,
     /// The domain name: from config, else from our record of a start.
     name: Option<String>,
     /// The domain name this instance started (for when the config is gone).
     record: Record,
+    /// The UUID of the domain's QEMU process, kept whenever libvirt showed
+    /// it running under this host's QEMU driver: what tells "stopped" from
+    /// "cannot tell" while libvirt is unreachable ([`emulator`]).
+    emulator_record: Record,
     /// The utilization, set through crm_resource when it changes.
     util: Utilization,
     /// `migrateport`, or the one picked for this process.
     migrateport: i64,
+}
+
+/// Why the config file gave no domain, which decides what an action may
+/// answer without it (when no record of a start names the domain).
+#[derive(Clone, Debug)]
+enum ConfigProblem {
+    /// Not there or not readable, or no domain name in it (heartbeat's
+    /// "not readable"): nothing of ours can run from it, so stop is 0 and a
+    /// probe 7 (the dispatcher's invalid-environment mapping), start 5.
+    Absent(String),
+    /// Not a configuration file: a FIFO, a device, a directory, more than
+    /// 1 MiB, not text. Wrong wherever it is seen: 6 for every action that
+    /// needs the domain name.
+    NotAConfig(String),
+    /// Its storage did not answer within the time given (a hung network
+    /// filesystem): the domain may well run. 1 for every action that needs
+    /// the domain name.
+    Unanswered(String),
+}
+
+impl ConfigProblem {
+    fn from_read(e: &ocf::file::ReadError) -> ConfigProblem {
+        if e.not_a_config() {
+            ConfigProblem::NotAConfig(format!("Configuration file {e}"))
+        } else if e.timed_out() {
+            ConfigProblem::Unanswered(format!("Configuration file {e}"))
+        } else {
+            ConfigProblem::Absent(format!(
+                "Configuration file {e}; it does not exist or is not readable"
+            ))
+        }
+    }
+
+    fn reason(&self) -> &str {
+        match self {
+            ConfigProblem::Absent(r)
+            | ConfigProblem::NotAConfig(r)
+            | ConfigProblem::Unanswered(r) => r,
+        }
+    }
+
+    fn failure(&self) -> Failure {
+        match self {
+            ConfigProblem::Absent(r) => Failure::installed(r.clone()),
+            ConfigProblem::NotAConfig(r) => Failure::configured(r.clone()),
+            ConfigProblem::Unanswered(r) => Failure::generic(r.clone()),
+        }
+    }
+}
+
+/// The config read gets at most this share of the operation's time, so an
+/// answer from libvirt (by the recorded name) still fits after a read of
+/// dead storage was given up.
+const CONFIG_READ_SHARE: u32 = 4;
+
+/// What the process table says about a domain while libvirt cannot be
+/// asked.
+enum Evidence {
+    /// Its emulator process runs.
+    Running,
+    /// No emulator process, and none would go unseen (a guest of this
+    /// host's QEMU driver with a known UUID).
+    Stopped,
+    /// No process found, which proves nothing here: why.
+    Unknown(String),
+}
+
+/// Why connecting to `uri` (None: libvirt's default) failed, as an OCF
+/// failure: a URI libvirt cannot use is a configuration error (6), at once
+/// and for every action, stop included (heartbeat: virsh fails the same
+/// way on every node); anything else is `lv_failure`'s.
+pub fn connect_failure(uri: Option<&str>, e: &LvError) -> Failure {
+    if e.bad_uri() {
+        Failure::configured(format!(
+            "hypervisor URI '{}' cannot be used: {e}",
+            uri.unwrap_or("")
+        ))
+    } else {
+        lv_failure("cannot connect to libvirt", e)
+    }
 }
 
 fn lv_failure(what: &str, e: &LvError) -> Failure {
@@ -118,23 +219,42 @@ impl VirtualDomain {
             &config.to_string_lossy(),
             "domain",
         ]);
+        let emulator_record = Record::new(&[
+            "VirtualDomain",
+            &ctx.instance,
+            &config.to_string_lossy(),
+            "qemu-uuid",
+        ]);
         let util = Utilization::new("VirtualDomain", &ctx.instance);
-        let (xml, config_problem) = match std::fs::read_to_string(config) {
+        // An empty path: no config file (a persona's domain libvirt has
+        // defined by name).
+        let read = if config.as_os_str().is_empty() {
+            Err(ConfigProblem::Absent("no configuration file".into()))
+        } else {
+            let dl = ctx.deadline();
+            ocf::file::read_config(config, &dl.capped(dl.total() / CONFIG_READ_SHARE))
+                .map_err(|e| ConfigProblem::from_read(&e))
+        };
+        let (text, xml, config_problem) = match read {
             Ok(text) => match domxml::parse(&text) {
-                Ok(parsed) if parsed.name.is_some() => (Some((text, parsed)), None),
+                Ok(parsed) if parsed.name.is_some() => {
+                    (Some(text.clone()), Some((text, parsed)), None)
+                }
                 Ok(_) => (
+                    Some(text),
                     None,
-                    Some(format!("no domain name in {}", config.display())),
+                    Some(ConfigProblem::Absent(format!(
+                        "no domain name in {}",
+                        config.display()
+                    ))),
                 ),
-                Err(e) => (None, Some(format!("{}: {e}", config.display()))),
+                Err(e) => (
+                    Some(text),
+                    None,
+                    Some(ConfigProblem::Absent(format!("{}: {e}", config.display()))),
+                ),
             },
-            Err(e) => (
-                None,
-                Some(format!(
-                    "Configuration file {} does not exist or is not readable: {e}",
-                    config.display()
-                )),
-            ),
+            Err(problem) => (None, None, Some(problem)),
         };
         let name = match &xml {
             Some((_, parsed)) => parsed.name.clone(),
@@ -142,8 +262,22 @@ impl VirtualDomain {
                 let recorded = record
                     .read(&ctx.env)
                     .filter(|n| !n.is_empty() && !n.contains('\n'));
-                if let (Some(_), Some(problem)) = (&recorded, &config_problem) {
-                    ocf::warn!("{problem}; using the domain name recorded at start");
+                match (&recorded, &config_problem) {
+                    (Some(_), Some(problem)) => {
+                        ocf::warn!(
+                            "{}; using the domain name recorded at start",
+                            problem.reason()
+                        )
+                    }
+                    (
+                        None,
+                        Some(
+                            problem @ (ConfigProblem::NotAConfig(_) | ConfigProblem::Unanswered(_)),
+                        ),
+                    ) if cfg.domain_name.is_some() => {
+                        ocf::warn!("{}; going by the domain name", problem.reason())
+                    }
+                    _ => {}
                 }
                 recorded.or_else(|| cfg.domain_name.clone())
             }
@@ -154,22 +288,30 @@ impl VirtualDomain {
         Ok(VirtualDomain {
             cfg,
             xml,
+            text,
             config_problem,
             name,
             record,
+            emulator_record,
             util,
             migrateport,
         })
     }
 
+    /// The domain name, or why there is none: a failure whose code says
+    /// what the config's problem means ([`ConfigProblem`]).
     fn name(&self) -> Result<&str, Failure> {
-        self.name.as_deref().ok_or_else(|| {
-            Failure::installed(
-                self.config_problem
-                    .clone()
-                    .unwrap_or_else(|| "no domain name".into()),
-            )
-        })
+        self.name
+            .as_deref()
+            .ok_or_else(|| match &self.config_problem {
+                Some(p) => p.failure(),
+                None => Failure::installed("no domain name"),
+            })
+    }
+
+    /// Why the config cannot be used to create the domain, if it cannot.
+    fn config_failure(&self) -> Option<Failure> {
+        self.config_problem.as_ref().map(ConfigProblem::failure)
     }
 
     fn remember(&self, ctx: &Context, dom: &str) {
@@ -186,27 +328,96 @@ impl VirtualDomain {
         lv::open(self.cfg.hypervisor.as_deref(), dl)
     }
 
-    /// Connect, retrying while the daemon is unreachable, until `dl`.
+    /// Connect, retrying while the daemon is unreachable, until `dl`. Any
+    /// other failure (a URI libvirt cannot use, access denied) cannot pass
+    /// by waiting and is returned at once.
     fn open_retry(&self, dl: &Deadline) -> Result<Connect, LvError> {
         let mut last = None;
         let got = dl.wait_for(Duration::from_millis(500), || match self.open(dl) {
-            Ok(c) => Some(c),
+            Ok(c) => Some(Ok(c)),
             Err(e) if e.unreachable() => {
                 ocf::debug!("libvirt unreachable: {e}");
                 last = Some(e);
                 None
             }
-            Err(e) => {
-                last = Some(e);
-                None
-            }
+            Err(e) => Some(Err(e)),
         });
-        got.ok_or_else(|| last.unwrap_or(LvError::TimedOut("connecting to libvirt".into())))
+        got.unwrap_or_else(
+            || Err(last.unwrap_or(LvError::TimedOut("connecting to libvirt".into()))),
+        )
     }
 
-    /// The emulator process(es) of the domain, when libvirtd cannot tell.
-    fn emulator_running(&self, dom: &str) -> bool {
-        !emulator::emulator_pids(dom).is_empty()
+    /// [`connect_failure`] for this resource's URI.
+    fn connect_failure(&self, e: &LvError) -> Failure {
+        connect_failure(self.cfg.hypervisor.as_deref(), e)
+    }
+
+    /// The UUID of the domain's QEMU process, when the domain is a guest
+    /// of this host's QEMU driver and libvirt showed it running here once.
+    fn qemu_uuid(&self, ctx: &Context) -> Option<String> {
+        let uri = self
+            .cfg
+            .hypervisor
+            .as_deref()
+            .or(ctx.env.non_empty("LIBVIRT_DEFAULT_URI"));
+        if uri.is_some_and(|u| !emulator::local_qemu_uri(u)) {
+            return None;
+        }
+        self.emulator_record
+            .read(&ctx.env)
+            .filter(|u| emulator::valid_uuid(u))
+    }
+
+    /// The domain runs (libvirt says so): keep the UUID of its emulator
+    /// when it is a QEMU guest of this host, for [`Self::without_libvirt`].
+    fn note_emulator(&self, ctx: &Context, conn: &Connect, d: &Domain, dl: &Deadline) {
+        let uri = match &self.cfg.hypervisor {
+            Some(h) => h.clone(),
+            None => {
+                let c = conn.clone();
+                match lv::bounded(dl, "libvirt URI", move || c.uri()) {
+                    Ok(u) => u,
+                    Err(_) => return,
+                }
+            }
+        };
+        if !emulator::local_qemu_uri(&uri) {
+            return;
+        }
+        if let Ok(uuid) = d.uuid_string() {
+            self.emulator_record.keep(&ctx.env, &uuid);
+        }
+    }
+
+    /// Whether domain `dom` runs, from the process table alone (libvirt is
+    /// unreachable). A running emulator (by `-name` or by the recorded
+    /// UUID) is proof for any driver; its absence only where nothing would
+    /// go unseen ([`emulator`]).
+    fn without_libvirt(&self, ctx: &Context, dom: &str) -> Evidence {
+        let uuid = self.qemu_uuid(ctx);
+        if !emulator::emulator_pids(dom).is_empty()
+            || uuid
+                .as_deref()
+                .is_some_and(|u| !emulator::uuid_pids(u).is_empty())
+        {
+            return Evidence::Running;
+        }
+        if uuid.is_some() {
+            return Evidence::Stopped;
+        }
+        let uri = self
+            .cfg
+            .hypervisor
+            .as_deref()
+            .or(ctx.env.non_empty("LIBVIRT_DEFAULT_URI"));
+        Evidence::Unknown(match uri {
+            Some(u) if !emulator::local_qemu_uri(u) => format!(
+                "the guests of {u} are not processes of this host, so finding no emulator proves nothing"
+            ),
+            _ => format!(
+                "libvirt never showed {dom} running here as a QEMU guest, so no emulator UUID is known to look for"
+            ),
+        })
     }
 
     /// Run the monitor scripts; the first failing one is the failure.
@@ -223,20 +434,34 @@ impl VirtualDomain {
             Ok(c) => c,
             Err(e) if e.unreachable() => {
                 // heartbeat's pid_status: never call a running guest stopped
-                // because the daemon is away.
-                return if self.emulator_running(dom_name) {
-                    ocf::warn!("libvirt unreachable ({e}); the emulator of {dom_name} is running");
-                    Ok(OcfStatus::Success)
-                } else {
-                    ocf::info!("libvirt unreachable ({e}); no emulator process for {dom_name}");
-                    Ok(OcfStatus::NotRunning)
+                // because the daemon is away, and "stopped" only where the
+                // process table can prove it.
+                return match self.without_libvirt(ctx, dom_name) {
+                    Evidence::Running => {
+                        ocf::warn!(
+                            "libvirt unreachable ({e}); the emulator of {dom_name} is running"
+                        );
+                        Ok(OcfStatus::Success)
+                    }
+                    Evidence::Stopped => {
+                        ocf::info!("libvirt unreachable ({e}); no emulator process for {dom_name}");
+                        Ok(OcfStatus::NotRunning)
+                    }
+                    Evidence::Unknown(why) => Err(lv_failure(
+                        &format!(
+                            "libvirt is unreachable and {why}: cannot tell whether {dom_name} runs"
+                        ),
+                        &e,
+                    )),
                 };
             }
-            Err(e) => return Err(lv_failure("cannot connect to libvirt", &e)),
+            Err(e) => return Err(self.connect_failure(&e)),
         };
+        let running_without_libvirt =
+            || matches!(self.without_libvirt(ctx, dom_name), Evidence::Running);
         let dom = match lv::lookup(&conn, dom_name, &dl) {
             Ok(d) => d,
-            Err(e) if e.unreachable() && self.emulator_running(dom_name) => {
+            Err(e) if e.unreachable() && running_without_libvirt() => {
                 return Ok(OcfStatus::Success)
             }
             Err(e) => return Err(lv_failure(&format!("{dom_name}: lookup"), &e)),
@@ -254,8 +479,8 @@ impl VirtualDomain {
                 };
                 match r {
                     Ok(s) => s,
-                    Err(e) if e.unreachable() && self.emulator_running(dom_name) => {
-                        (DomState::NoState, None)
+                    Err(e) if e.unreachable() && running_without_libvirt() => {
+                        (DomState::Running, None)
                     }
                     Err(e) => return Err(lv_failure(&format!("{dom_name}: state"), &e)),
                 }
@@ -273,12 +498,16 @@ impl VirtualDomain {
                     "Virtual domain {dom_name} has crashed"
                 )))
             }
-            DomState::NoState if !self.emulator_running(dom_name) => {
+            // libvirt knows the domain but not its state
+            DomState::NoState
+                if matches!(self.without_libvirt(ctx, dom_name), Evidence::Stopped) =>
+            {
                 return Ok(OcfStatus::NotRunning)
             }
             _ => {}
         }
         if let Some(d) = &dom {
+            self.note_emulator(ctx, &conn, d, &dl);
             if utilization {
                 self.update_utilization(ctx, d, sizes, &dl);
             }
@@ -299,14 +528,23 @@ impl ResourceAgent for VirtualDomain {
     }
 
     /// The domain name must be known: from a readable config, else from
-    /// our record of a start here. Without it nothing of ours can run
-    /// (the dispatcher maps: probe 7, stop 0, recurring monitor 1, start 5).
+    /// our record of a start here. Without it, a config that is absent (or
+    /// names no domain) means nothing of ours can run (the dispatcher maps:
+    /// probe 7, stop 0, recurring monitor 1, start 5, as heartbeat). A
+    /// config that is there but is no configuration file (a FIFO,
+    /// `/dev/zero`) or whose storage does not answer says nothing about
+    /// the domain: those are not mapped, every action that needs the name
+    /// fails with the problem's own code (6, 1), stop and probes included.
     fn validate(&self, ctx: &Context) -> Result<(), Failure> {
-        self.name()?;
-        if matches!(ctx.action, Action::Start | Action::ValidateAll) && self.xml.is_none() {
-            return Err(Failure::installed(
-                self.config_problem.clone().unwrap_or_default(),
-            ));
+        if self.name.is_none() {
+            if let Some(p @ ConfigProblem::Absent(_)) = &self.config_problem {
+                return Err(p.failure());
+            }
+        }
+        if matches!(ctx.action, Action::Start | Action::ValidateAll) {
+            if let Some(f) = self.config_failure() {
+                return Err(f);
+            }
         }
         Ok(())
     }
@@ -314,13 +552,12 @@ impl ResourceAgent for VirtualDomain {
     fn start(&self, ctx: &Context) -> OcfResult {
         let dom = self.name()?;
         let dl = ctx.deadline();
-        let conn = self
-            .open_retry(&dl)
-            .map_err(|e| lv_failure("cannot connect to libvirt", &e))?;
+        let conn = self.open_retry(&dl).map_err(|e| self.connect_failure(&e))?;
         let st = lv::state(&conn, dom, &dl).map_err(|e| lv_failure(dom, &e))?;
         if st.active() {
             ocf::info!("Virtual domain {dom} already running.");
             self.remember(ctx, dom);
+            self.note_running(ctx, &conn, dom, &dl);
             return Ok(OcfStatus::Success);
         }
         // A saved state is the domain: restore it, or fail (heartbeat). A
@@ -356,32 +593,83 @@ impl ResourceAgent for VirtualDomain {
                 "{dom} was started but is not running (or its monitor scripts fail) at the start timeout"
             )));
         }
+        self.note_running(ctx, &conn, dom, &dl);
         self.refresh_utilization(ctx, &conn, dom, &dl);
         ocf::info!("Domain {dom} started.");
         Ok(OcfStatus::Success)
     }
 
     fn stop(&self, ctx: &Context) -> OcfResult {
+        self.stop_domain(ctx, true)
+    }
+
+    fn monitor(&self, ctx: &Context) -> OcfResult {
+        self.check(ctx, true)
+    }
+
+    fn status(&self, ctx: &Context) -> OcfResult {
+        self.check(ctx, false)
+    }
+
+    fn validate_all(&self, ctx: &Context) -> OcfResult {
+        self.validate_settings(ctx)
+    }
+
+    fn migrate_to(&self, ctx: &Context) -> OcfResult {
+        self.migrate_out(ctx)
+    }
+
+    fn migrate_from(&self, ctx: &Context) -> OcfResult {
+        self.migrate_in(ctx)
+    }
+}
+
+impl VirtualDomain {
+    /// The domain runs here: keep what finds its emulator without libvirt.
+    fn note_running(&self, ctx: &Context, conn: &Connect, dom: &str, dl: &Deadline) {
+        if let Ok(Some(d)) = lv::lookup(conn, dom, dl) {
+            self.note_emulator(ctx, conn, &d, dl);
+        }
+    }
+
+    /// Destroy the domain at once, without asking it to shut down
+    /// (rgmanager vm.sh's `kill`; a `snapshot` is still saved, as vm.sh's
+    /// `do_stop destroy` does, and `no_kill` does not apply).
+    pub fn kill(&self, ctx: &Context) -> OcfResult {
+        self.stop_domain(ctx, false)
+    }
+
+    /// stop; `ask_first`: ask the domain to shut down before destroying it
+    /// (unless `force_stop`).
+    fn stop_domain(&self, ctx: &Context, ask_first: bool) -> OcfResult {
         let dom = self.name()?;
         let dl = ctx.deadline();
-        let reserve = if self.cfg.no_destroy {
+        let no_destroy = self.cfg.no_destroy && ask_first;
+        let reserve = if no_destroy {
             Duration::ZERO
         } else {
             (dl.total() / 3).min(DESTROY_RESERVE)
         };
         let conn = match self.open_retry(&dl.reserving(reserve)) {
             Ok(c) => c,
-            Err(e) => {
-                if self.emulator_running(dom) {
-                    return Err(lv_failure(
+            Err(e) if e.unreachable() => {
+                return match self.without_libvirt(ctx, dom) {
+                    Evidence::Running => Err(lv_failure(
                         &format!("cannot stop {dom}: its emulator runs and libvirt is unreachable"),
                         &e,
-                    ));
-                }
-                ocf::info!("libvirt unreachable ({e}) and no emulator for {dom}: stopped");
-                self.forget(ctx);
-                return Ok(OcfStatus::Success);
+                    )),
+                    Evidence::Stopped => {
+                        ocf::info!("libvirt unreachable ({e}) and no emulator for {dom}: stopped");
+                        self.forget(ctx);
+                        Ok(OcfStatus::Success)
+                    }
+                    Evidence::Unknown(why) => Err(lv_failure(
+                        &format!("cannot stop {dom}: libvirt is unreachable and {why}"),
+                        &e,
+                    )),
+                };
             }
+            Err(e) => return Err(self.connect_failure(&e)),
         };
         let d = lv::lookup(&conn, dom, &dl).map_err(|e| lv_failure(dom, &e))?;
         let st = match &d {
@@ -406,7 +694,7 @@ impl ResourceAgent for VirtualDomain {
                     Err(e) => ocf::warn!("{dom}: saving state to {} failed: {e}", file.display()),
                 }
             }
-            if !off {
+            if !off && ask_first {
                 self.save_config(ctx, &d, &graceful);
                 let dd = d.clone();
                 let flags = self.cfg.shutdown_flags;
@@ -436,7 +724,7 @@ impl ResourceAgent for VirtualDomain {
                         .is_some();
             }
         }
-        if !off && self.cfg.no_destroy && st != DomState::Crashed {
+        if !off && no_destroy && st != DomState::Crashed {
             return Err(Failure::generic(format!(
                 "{dom} did not shut down within the stop timeout (not destroyed: no_kill)"
             )));
@@ -449,15 +737,8 @@ impl ResourceAgent for VirtualDomain {
         Ok(OcfStatus::Success)
     }
 
-    fn monitor(&self, ctx: &Context) -> OcfResult {
-        self.check(ctx, true)
-    }
-
-    fn status(&self, ctx: &Context) -> OcfResult {
-        self.check(ctx, false)
-    }
-
-    fn validate_all(&self, ctx: &Context) -> OcfResult {
+    /// validate-all: what the parameters name exists here.
+    fn validate_settings(&self, ctx: &Context) -> OcfResult {
         let dom = self.name()?;
         if let Some(s) = &self.cfg.snapshot {
             if !s.is_dir() {
@@ -492,19 +773,15 @@ impl ResourceAgent for VirtualDomain {
         Ok(OcfStatus::Success)
     }
 
-    fn migrate_to(&self, ctx: &Context) -> OcfResult {
-        self.migrate_out(ctx)
-    }
-
-    fn migrate_from(&self, ctx: &Context) -> OcfResult {
-        self.migrate_in(ctx)
-    }
-}
-
-impl VirtualDomain {
     /// The domain's name: from the config, else from our record of a
     /// start, else [`Config::domain_name`].
     pub fn domain_name(&self) -> Option<&str> {
         self.name.as_deref()
+    }
+
+    /// The config file's text, when it could be read (also when it is not
+    /// a libvirt domain).
+    pub fn config_text(&self) -> Option<&str> {
+        self.text.as_deref()
     }
 }

@@ -16,7 +16,13 @@ use virt::sys;
 /// A libvirt failure, or a call that did not return in time.
 #[derive(Clone, Debug)]
 pub enum LvError {
-    Libvirt { code: i32, message: String },
+    /// `code` is the virErrorNumber, `domain` the virErrorDomain (the part
+    /// of libvirt that raised it).
+    Libvirt {
+        code: i32,
+        domain: i32,
+        message: String,
+    },
     TimedOut(String),
 }
 
@@ -24,8 +30,24 @@ impl LvError {
     fn from_virt(e: virt::error::Error) -> LvError {
         LvError::Libvirt {
             code: e.code().to_raw() as i32,
+            domain: e.domain().to_raw() as i32,
             message: e.message().to_string(),
         }
+    }
+
+    fn raised_by(&self, d: sys::virErrorDomain) -> bool {
+        matches!(self, LvError::Libvirt { domain, .. } if *domain == d as i32)
+    }
+
+    /// The connection URI itself cannot be used, now or later: libvirt
+    /// cannot parse it (raised by its URI parser), it names no driver
+    /// ("no connection driver available", raised before any driver ran),
+    /// or its transport is unknown to the remote driver. Retrying cannot
+    /// help; the configuration is wrong.
+    pub fn bad_uri(&self) -> bool {
+        self.raised_by(sys::VIR_FROM_URI)
+            || (self.is(sys::VIR_ERR_NO_CONNECT) && self.raised_by(sys::VIR_FROM_NONE))
+            || (self.is(sys::VIR_ERR_INVALID_ARG) && self.raised_by(sys::VIR_FROM_REMOTE))
     }
 
     pub fn code(&self) -> Option<i32> {
@@ -49,13 +71,15 @@ impl LvError {
         self.is(sys::VIR_ERR_OPERATION_INVALID)
     }
 
-    /// The daemon cannot be reached or stopped answering.
+    /// The daemon cannot be reached or stopped answering (and the URI is
+    /// not simply wrong: [`LvError::bad_uri`]).
     pub fn unreachable(&self) -> bool {
         matches!(self, LvError::TimedOut(_))
-            || self.is(sys::VIR_ERR_NO_CONNECT)
-            || self.is(sys::VIR_ERR_SYSTEM_ERROR)
-            || self.is(sys::VIR_ERR_RPC)
-            || self.is(sys::VIR_ERR_INVALID_CONN)
+            || (!self.bad_uri()
+                && (self.is(sys::VIR_ERR_NO_CONNECT)
+                    || self.is(sys::VIR_ERR_SYSTEM_ERROR)
+                    || self.is(sys::VIR_ERR_RPC)
+                    || self.is(sys::VIR_ERR_INVALID_CONN)))
     }
 
     /// The domain XML (or an argument derived from the configuration) is
@@ -96,7 +120,9 @@ impl LvError {
 impl std::fmt::Display for LvError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            LvError::Libvirt { code, message } => write!(f, "{message} (libvirt error {code})"),
+            LvError::Libvirt { code, message, .. } => {
+                write!(f, "{message} (libvirt error {code})")
+            }
             LvError::TimedOut(_) => f.write_str(&self.message()),
         }
     }

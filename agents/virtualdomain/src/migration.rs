@@ -123,9 +123,7 @@ impl VirtualDomain {
                 "{dom}: migrate_to needs the target node (OCF_RESKEY_CRM_meta_migrate_target)"
             ))
         })?;
-        let conn = self
-            .open(&dl)
-            .map_err(|e| lv_failure("cannot connect to libvirt", &e))?;
+        let conn = self.open(&dl).map_err(|e| self.connect_failure(&e))?;
         let d = match lv::lookup(&conn, dom, &dl).map_err(|e| lv_failure(dom, &e))? {
             Some(d) if lv::dom_state(&d, &dl).is_ok_and(|s| s.active()) => d,
             _ => {
@@ -259,10 +257,12 @@ impl VirtualDomain {
     pub(crate) fn migrate_in(&self, ctx: &Context) -> OcfResult {
         let dom = self.name()?;
         let dl = ctx.deadline();
-        let source = ctx.migrate_source.as_deref().unwrap_or("?");
-        let conn = self
-            .open_retry(&dl)
-            .map_err(|e| lv_failure("cannot connect to libvirt", &e))?;
+        // only named in messages: the domain arrives (or not) either way
+        let source = match ctx.migrate_source.as_deref() {
+            Some(s) => s.to_string(),
+            None => "an unnamed node (OCF_RESKEY_CRM_meta_migrate_source is not set)".into(),
+        };
+        let conn = self.open_retry(&dl).map_err(|e| self.connect_failure(&e))?;
         if self.wait_active(ctx, &conn, dom, &dl).is_none() {
             return Err(Failure::generic(format!(
                 "{dom}: Not active locally, migration from {source} failed!"
@@ -277,6 +277,7 @@ impl VirtualDomain {
                     .map_err(|e| lv_failure(&format!("{dom}: cannot resume"), &e))?;
             }
             self.save_config(ctx, &d, &dl);
+            self.note_emulator(ctx, &conn, &d, &dl);
         }
         self.remember(ctx, dom);
         self.refresh_utilization(ctx, &conn, dom, &dl);
