@@ -16,8 +16,9 @@
 //!   (SIGSTOP) the test driver's domain runs on, yet monitor said 7 and stop
 //!   0, so the cluster would start it a second time elsewhere. "Stopped"
 //!   without libvirt now needs definitive process evidence: a QEMU guest of
-//!   this host whose emulator UUID is known (a real QEMU guest checks that
-//!   this still answers 7/0); any other driver is an error (1).
+//!   this host whose emulator UUID is known (kept while libvirt showed it
+//!   running, or fixed by the config; a real QEMU guest checks the first);
+//!   any other driver, or a QEMU guest of unknown UUID, is an error (1).
 //! - **A URI that cannot parse fails at once** (6, like heartbeat's virsh on
 //!   every node) instead of a stop retrying it for most of its timeout.
 //! - **migrate_from without a source** names what is missing.
@@ -272,6 +273,73 @@ fn qemu_without_libvirtd_an_emulator_gone_by_its_uuid_is_stopped() {
     answers(&a, &["monitor"], rc::NOT_RUNNING, "");
     answers(&short, &["stop"], rc::SUCCESS, "");
     answers(&a, &["monitor"], rc::NOT_RUNNING, "");
+}
+
+/// No daemon at all behind the URI (connection refused at once), a guest
+/// never started here: only a QEMU guest of this host whose config fixes
+/// its UUID can be called stopped from the process table.
+#[test]
+fn without_libvirt_only_a_known_qemu_uuid_proves_stopped() {
+    if !support::virtualdomain::have_libvirtd() {
+        return;
+    }
+    let dir = support::tempdir("hostile-nouuid");
+    let sock = dir.path().join("no-daemon-here");
+    let dom = format!("hvd-nouuid-{}", std::process::id());
+    let config = |file: &str, kind: &str, uuid: &str| {
+        let p = dir.path().join(file);
+        std::fs::write(
+            &p,
+            format!(
+                "<domain type='{kind}'><name>{dom}</name>{uuid}<memory>8192</memory>\
+                 <os><type>hvm</type></os></domain>\n"
+            ),
+        )
+        .unwrap();
+        p
+    };
+    let uuid = "<uuid>0d6c1f4e-9a3b-4c2d-8e1f-a0b1c2d3e4f5</uuid>";
+    let qemu = format!("qemu+unix:///system?socket={}", sock.display());
+    let test = format!("test+unix:///default?socket={}", sock.display());
+    let agent = |cfg: &Path, uri: &str| {
+        support::libvirt::vd_agent(dir.path(), cfg, uri).env("OCF_RESKEY_CRM_meta_timeout", "3000")
+    };
+    // QEMU, UUID in the config, no emulator with it: stopped
+    let known = agent(&config("known.xml", "kvm", uuid), &qemu);
+    answers(&known, &["monitor"], rc::NOT_RUNNING, "");
+    answers(&known, &["stop"], rc::SUCCESS, "");
+    // QEMU without a UUID anywhere: a wrapper-named emulator would go
+    // unseen, so nothing is proven
+    let unknown = agent(&config("unknown.xml", "kvm", ""), &qemu);
+    answers(
+        &unknown,
+        &["monitor"],
+        rc::ERR_GENERIC,
+        "no emulator UUID is known",
+    );
+    answers(&unknown, &["stop"], rc::ERR_GENERIC, "cannot stop");
+    // another driver: its guests are no processes here, UUID or not
+    let other = agent(&config("test.xml", "test", uuid), &test);
+    answers(
+        &other,
+        &["monitor"],
+        rc::ERR_GENERIC,
+        "are not processes of this host",
+    );
+    answers(
+        &other.clone().recurring(),
+        &["monitor"],
+        rc::ERR_GENERIC,
+        "",
+    );
+    answers(&other, &["stop"], rc::ERR_GENERIC, "cannot stop");
+    // a remote QEMU URI: the same
+    let remote = agent(
+        &config("remote.xml", "kvm", uuid),
+        "qemu+tcp://192.0.2.1:1/system",
+    );
+    let (code, err) = within(&remote, &["monitor"], Duration::from_secs(15));
+    assert_eq!(code, rc::ERR_GENERIC, "{err}");
 }
 
 #[test]

@@ -22,6 +22,10 @@ pub struct Disk {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DomainXml {
     pub name: Option<String>,
+    /// `<uuid>`, when the definition fixes one.
+    pub uuid: Option<String>,
+    /// `<domain type=...>`: the hypervisor driver (kvm, qemu, xen, lxc, test).
+    pub kind: Option<String>,
     pub disks: Vec<Disk>,
     pub pools: Vec<String>,
     pub networks: Vec<String>,
@@ -41,6 +45,7 @@ pub fn parse(xml: &str) -> Result<DomainXml, String> {
     let mut path: Vec<String> = Vec::new();
     let mut disk: Option<Disk> = None;
     let mut name_text = String::new();
+    let mut uuid_text = String::new();
     let mut saw_domain = false;
     loop {
         let ev = r
@@ -58,6 +63,7 @@ pub fn parse(xml: &str) -> Result<DomainXml, String> {
                     return Err(format!("root element is <{tag}>, not <domain>"));
                 }
                 saw_domain = true;
+                out.kind = attr(&e, "type");
             }
             let in_devices = path.len() >= 2 && path[1] == "devices";
             match tag.as_str() {
@@ -115,6 +121,9 @@ pub fn parse(xml: &str) -> Result<DomainXml, String> {
                 let text = t.decode().map_err(|e| e.to_string())?;
                 name_text.push_str(&quick_xml::escape::unescape(&text).map_err(|e| e.to_string())?);
             }
+            Event::Text(t) if path.len() == 2 && path[1] == "uuid" => {
+                uuid_text.push_str(&t.decode().map_err(|e| e.to_string())?);
+            }
             Event::GeneralRef(g) if path.len() == 2 && path[1] == "name" => {
                 let ent = format!("&{};", String::from_utf8_lossy(&g));
                 name_text.push_str(&quick_xml::escape::unescape(&ent).map_err(|e| e.to_string())?);
@@ -123,6 +132,9 @@ pub fn parse(xml: &str) -> Result<DomainXml, String> {
                 let tag = path.pop().unwrap_or_default();
                 if tag == "name" && path.len() == 1 {
                     out.name = Some(name_text.trim().to_string()).filter(|n| !n.is_empty());
+                }
+                if tag == "uuid" && path.len() == 1 {
+                    out.uuid = Some(uuid_text.trim().to_string()).filter(|u| !u.is_empty());
                 }
                 if tag == "disk" && path.len() == 2 {
                     out.disks.extend(disk.take());
@@ -147,6 +159,7 @@ mod tests {
         let x = r#"<?xml version="1.0"?>
 <domain type='kvm'>
   <name>web &amp; db</name>
+  <uuid> 3f1c2b9a-0d4e-4a8b-9c7d-1e2f3a4b5c6d </uuid>
   <metadata><name>not this</name></metadata>
   <devices>
     <disk type='file' device='disk'>
@@ -164,6 +177,11 @@ mod tests {
 </domain>"#;
         let d = parse(x).unwrap();
         assert_eq!(d.name.as_deref(), Some("web & db"));
+        assert_eq!(
+            d.uuid.as_deref(),
+            Some("3f1c2b9a-0d4e-4a8b-9c7d-1e2f3a4b5c6d")
+        );
+        assert_eq!(d.kind.as_deref(), Some("kvm"));
         assert_eq!(d.disks.len(), 3);
         assert_eq!(d.disks[0].cache.as_deref(), Some("none"));
         assert_eq!(d.disks[0].source.as_deref(), Some("/shared/vm.qcow2"));
@@ -179,5 +197,6 @@ mod tests {
         assert!(parse("<network><name>x</name></network>").is_err());
         assert!(parse("<domain><name>x</nam></domain>").is_err());
         assert_eq!(parse("<domain/>").unwrap().name, None);
+        assert_eq!(parse("<domain/>").unwrap().uuid, None);
     }
 }

@@ -141,9 +141,7 @@ impl ConfigProblem {
         } else if e.timed_out() {
             ConfigProblem::Unanswered(format!("Configuration file {e}"))
         } else {
-            ConfigProblem::Absent(format!(
-                "Configuration file {e}; it does not exist or is not readable"
-            ))
+            ConfigProblem::Absent(format!("Configuration file {e}"))
         }
     }
 
@@ -353,7 +351,8 @@ impl VirtualDomain {
     }
 
     /// The UUID of the domain's QEMU process, when the domain is a guest
-    /// of this host's QEMU driver and libvirt showed it running here once.
+    /// of this host's QEMU driver: kept when libvirt showed it running
+    /// here, else fixed by the config (`<uuid>` of a kvm/qemu domain).
     fn qemu_uuid(&self, ctx: &Context) -> Option<String> {
         let uri = self
             .cfg
@@ -365,6 +364,12 @@ impl VirtualDomain {
         }
         self.emulator_record
             .read(&ctx.env)
+            .or_else(|| {
+                let (_, x) = self.xml.as_ref()?;
+                matches!(x.kind.as_deref(), Some("kvm" | "qemu"))
+                    .then(|| x.uuid.clone())
+                    .flatten()
+            })
             .filter(|u| emulator::valid_uuid(u))
     }
 
