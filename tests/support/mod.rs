@@ -7,6 +7,7 @@
 //! assertion fails and the test unwinds.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod guest;
 pub mod libvirt;
 pub mod rgmanager;
