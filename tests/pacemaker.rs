@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use support::cluster::cib::{heartbeat_primitive, op, our_provider, primitives, SEED_CIB};
+use support::cluster::cib::{heartbeat_primitive, op, our_provider, primitives, seed_cib};
 use support::cluster::guests::{Guest, VirtualDomainQemu, XenOverXlDouble};
 use support::cluster::{preflight, text, wait_until, Cluster, Node, PROVIDER};
 use support::virtualdomain::{have_libvirtd, vd_binary};
@@ -634,7 +634,7 @@ fn pcs_creates_the_readme_stack() {
         ],
     );
     let file = dir.path().join("cib.xml");
-    std::fs::write(&file, SEED_CIB).unwrap();
+    std::fs::write(&file, seed_cib()).unwrap();
     let f = file.to_string_lossy().into_owned();
     let pcs = |args: &[String]| {
         let mut a = vec!["-f".to_string(), f.clone()];

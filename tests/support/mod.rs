@@ -12,6 +12,7 @@ pub mod guest;
 pub mod libvirt;
 pub mod rgmanager;
 pub mod virtualdomain;
+pub mod xml;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

@@ -1,37 +1,94 @@
 //! The CIB the cluster tests write and read: the seed every node starts
 //! from, and resources written exactly as for `ocf:heartbeat:*` before
-//! the provider is switched to ours.
+//! the provider is switched to ours. Written with quick-xml's writer (it
+//! escapes the values) and read with its reader.
+
+use std::io;
+
+use quick_xml::Writer;
 
 use super::PROVIDER;
+use crate::support::xml::{elements, get};
+
+/// An XML document written by `body` (into memory: it cannot fail).
+fn document(indent: bool, body: impl FnOnce(&mut Writer<Vec<u8>>) -> io::Result<()>) -> String {
+    let mut w = if indent {
+        Writer::new_with_indent(Vec::new(), b' ', 2)
+    } else {
+        Writer::new(Vec::new())
+    };
+    body(&mut w).expect("writing XML into memory");
+    String::from_utf8(w.into_inner()).expect("UTF-8 XML")
+}
+
+/// `<tag id="<id>">` holding one nvpair per `(name, value)`, each with the
+/// id `<id>-<name>` (cluster_property_set, instance_attributes, ...).
+fn nvpair_set<W: io::Write>(
+    w: &mut Writer<W>,
+    tag: &str,
+    id: &str,
+    pairs: &[(&str, &str)],
+) -> io::Result<()> {
+    w.create_element(tag)
+        .with_attribute(("id", id))
+        .write_inner_content(|w| {
+            for (name, value) in pairs {
+                nvpair(w, &format!("{id}-{name}"), name, value)?;
+            }
+            Ok(())
+        })?;
+    Ok(())
+}
+
+fn nvpair<W: io::Write>(w: &mut Writer<W>, id: &str, name: &str, value: &str) -> io::Result<()> {
+    w.create_element("nvpair")
+        .with_attributes([("id", id), ("name", name), ("value", value)])
+        .write_empty()?;
+    Ok(())
+}
 
 /// The CIB every node starts from: no fencing, DC elected after 2 s
 /// instead of 20, resources stay where they run.
-pub const SEED_CIB: &str = r#"<cib crm_feature_set="3.16.1" validate-with="pacemaker-3.9" epoch="1" num_updates="0" admin_epoch="0">
-  <configuration>
-    <crm_config>
-      <cluster_property_set id="cib-bootstrap-options">
-        <nvpair id="cib-bootstrap-options-stonith-enabled" name="stonith-enabled" value="false"/>
-        <nvpair id="cib-bootstrap-options-dc-deadtime" name="dc-deadtime" value="2s"/>
-      </cluster_property_set>
-    </crm_config>
-    <nodes/>
-    <resources/>
-    <constraints/>
-    <rsc_defaults>
-      <meta_attributes id="rsc-options">
-        <nvpair id="rsc-options-resource-stickiness" name="resource-stickiness" value="100"/>
-      </meta_attributes>
-    </rsc_defaults>
-  </configuration>
-  <status/>
-</cib>
-"#;
-
-/// The value of attribute `name` in the text of one XML element.
-pub fn attr<'a>(element: &'a str, name: &str) -> Option<&'a str> {
-    let start = element.find(&format!(" {name}=\""))? + name.len() + 3;
-    let len = element[start..].find('"')?;
-    Some(&element[start..start + len])
+pub fn seed_cib() -> String {
+    let cib = [
+        ("crm_feature_set", "3.16.1"),
+        ("validate-with", "pacemaker-3.9"),
+        ("epoch", "1"),
+        ("num_updates", "0"),
+        ("admin_epoch", "0"),
+    ];
+    let xml = document(true, |w| {
+        w.create_element("cib")
+            .with_attributes(cib)
+            .write_inner_content(|w| {
+                w.create_element("configuration").write_inner_content(|w| {
+                    w.create_element("crm_config").write_inner_content(|w| {
+                        nvpair_set(
+                            w,
+                            "cluster_property_set",
+                            "cib-bootstrap-options",
+                            &[("stonith-enabled", "false"), ("dc-deadtime", "2s")],
+                        )
+                    })?;
+                    for empty in ["nodes", "resources", "constraints"] {
+                        w.create_element(empty).write_empty()?;
+                    }
+                    w.create_element("rsc_defaults").write_inner_content(|w| {
+                        nvpair_set(
+                            w,
+                            "meta_attributes",
+                            "rsc-options",
+                            &[("resource-stickiness", "100")],
+                        )
+                    })?;
+                    Ok(())
+                })?;
+                w.create_element("status").write_empty()?;
+                Ok(())
+            })?;
+        Ok(())
+    });
+    xml + "\n"
 }
 
 // ---------------------------------------------------------------------------
@@ -39,22 +96,22 @@ pub fn attr<'a>(element: &'a str, name: &str) -> Option<&'a str> {
 
 /// The primitives in a piece of CIB XML, in order, as `id ocf:provider:type`.
 pub fn primitives(xml: &str) -> Vec<String> {
-    xml.split("<primitive ")
-        .skip(1)
-        .map(|e| format!(" {}", e.split('>').next().unwrap_or("")))
-        .map(|e| {
-            let a = |n| attr(&e, n).unwrap_or("?");
+    elements(xml, "primitive")
+        .iter()
+        .map(|p| {
+            let a = |n| get(p, n).unwrap_or("?");
             format!("{} ocf:{}:{}", a("id"), a("provider"), a("type"))
         })
         .collect()
 }
 
-pub fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&apos;")
+/// The result (`rc-code`) of operation `key` (`fs1_monitor_3000`) on
+/// `node` in the status section `status`.
+pub fn op_rc(status: &str, key: &str, node: &str) -> Option<i32> {
+    elements(status, "lrm_rsc_op")
+        .iter()
+        .filter(|e| get(e, "operation_key") == Some(key) && get(e, "on_node") == Some(node))
+        .find_map(|e| get(e, "rc-code")?.parse().ok())
 }
 
 /// One operation of a primitive; `depth` is its OCF_CHECK_LEVEL.
@@ -82,45 +139,49 @@ pub fn heartbeat_primitive(
     meta: &[(&str, &str)],
     ops: &[Op],
 ) -> String {
-    let mut x =
-        format!("<primitive id=\"{id}\" class=\"ocf\" provider=\"heartbeat\" type=\"{agent}\">");
-    x += &format!("<instance_attributes id=\"{id}-ia\">");
-    for (k, v) in params {
-        x += &format!(
-            "<nvpair id=\"{id}-ia-{k}\" name=\"{k}\" value=\"{}\"/>",
-            escape(v)
-        );
-    }
-    x += "</instance_attributes>";
-    if !meta.is_empty() {
-        x += &format!("<meta_attributes id=\"{id}-meta\">");
-        for (k, v) in meta {
-            x += &format!(
-                "<nvpair id=\"{id}-meta-{k}\" name=\"{k}\" value=\"{}\"/>",
-                escape(v)
-            );
-        }
-        x += "</meta_attributes>";
-    }
-    x += "<operations>";
-    for o in ops {
-        let oid = format!("{id}-{}-{}", o.name, o.interval);
-        x += &format!(
-            "<op id=\"{oid}\" name=\"{}\" interval=\"{}\" timeout=\"{}\"",
-            o.name, o.interval, o.timeout
-        );
-        match o.depth {
-            Some(d) => {
-                x += &format!(
-                    "><instance_attributes id=\"{oid}-ia\"><nvpair id=\"{oid}-depth\" \
-                     name=\"OCF_CHECK_LEVEL\" value=\"{d}\"/></instance_attributes></op>"
-                )
-            }
-            None => x += "/>",
-        }
-    }
-    x += "</operations></primitive>";
-    x
+    let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let primitive = [
+        ("id", id),
+        ("class", "ocf"),
+        ("provider", "heartbeat"),
+        ("type", agent),
+    ];
+    document(false, |w| {
+        w.create_element("primitive")
+            .with_attributes(primitive)
+            .write_inner_content(|w| {
+                nvpair_set(w, "instance_attributes", &format!("{id}-ia"), &params)?;
+                if !meta.is_empty() {
+                    nvpair_set(w, "meta_attributes", &format!("{id}-meta"), meta)?;
+                }
+                w.create_element("operations").write_inner_content(|w| {
+                    for o in ops {
+                        let oid = format!("{id}-{}-{}", o.name, o.interval);
+                        let op = w.create_element("op").with_attributes([
+                            ("id", oid.as_str()),
+                            ("name", o.name),
+                            ("interval", o.interval),
+                            ("timeout", o.timeout),
+                        ]);
+                        match o.depth {
+                            Some(d) => op.write_inner_content(|w| {
+                                w.create_element("instance_attributes")
+                                    .with_attribute(("id", format!("{oid}-ia").as_str()))
+                                    .write_inner_content(|w| {
+                                        let id = format!("{oid}-depth");
+                                        nvpair(w, &id, "OCF_CHECK_LEVEL", &d.to_string())
+                                    })?;
+                                Ok(())
+                            })?,
+                            None => op.write_empty()?,
+                        };
+                    }
+                    Ok(())
+                })?;
+                Ok(())
+            })?;
+        Ok(())
+    })
 }
 
 /// A heartbeat configuration switched to our provider, and nothing else.

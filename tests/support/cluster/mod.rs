@@ -38,7 +38,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use cib::{attr, SEED_CIB};
+use cib::seed_cib;
 
 /// Our OCF provider, as installed by the packages.
 pub const PROVIDER: &str = "heartbeat-rs";
@@ -354,7 +354,7 @@ impl Node {
         std::fs::write(self.root.join("etc-corosync/corosync.conf"), conf).unwrap();
         hacluster_file(
             &self.root.join("var-lib-pacemaker/cib/cib.xml"),
-            SEED_CIB,
+            &seed_cib(),
             0o600,
         );
         hacluster_file(&self.log_file(), "", 0o660);
@@ -774,12 +774,8 @@ impl Cluster {
     /// The result (`rc-code`) recorded in the CIB for operation `key`
     /// (`fs1_monitor_3000`) on `node`.
     pub fn op_rc(&self, key: &str, node: &str) -> Option<i32> {
-        let cib = self.cli("cibadmin", &["--query", "--scope", "status"]);
-        cib.split("<lrm_rsc_op ")
-            .skip(1)
-            .map(|e| e.split('>').next().unwrap_or(""))
-            .filter(|e| attr(e, "operation_key") == Some(key) && attr(e, "on_node") == Some(node))
-            .find_map(|e| attr(e, "rc-code")?.parse().ok())
+        let status = self.cli("cibadmin", &["--query", "--scope", "status"]);
+        cib::op_rc(&status, key, node)
     }
 
     /// How long each node's pacemaker.log is now (to read what comes next).
