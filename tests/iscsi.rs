@@ -18,6 +18,8 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use ocf::procs;
+
 use support::guest::{in_guest, PATH};
 use support::{
     bench_line, exit_reasons, expect, local_copy, monitor_median_ms, program_median_ms, rc, run,
@@ -117,14 +119,9 @@ fn iscsiadm(args: &[&str]) -> std::process::Output {
 }
 
 fn process_pids(name: &str) -> Vec<i32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| {
-            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
-            let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
-            (comm.trim_end() == name).then_some(pid)
-        })
+    procs::pids()
+        .into_iter()
+        .filter(|&p| procs::comm(p).is_some_and(|c| c == name))
         .collect()
 }
 

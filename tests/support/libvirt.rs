@@ -16,6 +16,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use ocf::procs;
+
 use super::virtualdomain::{have_libvirtd, vd_binary};
 use super::{tempdir, Agent};
 /// The script run inside `unshare --mount`: private copies of libvirt's
@@ -677,27 +679,12 @@ pub static QEMU_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// The PIDs of the QEMU processes running guest `name` (`-name guest=NAME,`).
 pub fn emulator_pids(name: &str) -> Vec<i32> {
     let want = format!("guest={name},");
-    let mut pids = Vec::new();
-    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-            continue;
-        };
-        let Ok(raw) = std::fs::read(e.path().join("cmdline")) else {
-            continue;
-        };
-        let argv: Vec<&[u8]> = raw.split(|&b| b == 0).collect();
-        let qemu = argv
-            .first()
-            .is_some_and(|a| a.ends_with(b"qemu-system-x86_64"));
-        if qemu
+    procs::find_by_argv(|argv| {
+        argv[0].ends_with("qemu-system-x86_64")
             && argv
                 .windows(2)
-                .any(|w| w[0] == b"-name" && w[1].starts_with(want.as_bytes()))
-        {
-            pids.push(pid);
-        }
-    }
-    pids
+                .any(|w| w[0] == "-name" && w[1].starts_with(&want))
+    })
 }
 
 /// A real-guest case: its directory, daemon(s), guest name, and the lock.

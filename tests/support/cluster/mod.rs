@@ -38,6 +38,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use ocf::procs;
+
 use cib::seed_cib;
 
 /// Our OCF provider, as installed by the packages.
@@ -71,23 +73,6 @@ pub fn signal(pid: u32, sig: i32) {
     }
 }
 
-pub fn pids() -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .map(|rd| {
-            rd.flatten()
-                .filter_map(|e| e.file_name().to_str()?.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-pub fn comm(pid: u32) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .unwrap_or_default()
-        .trim()
-        .to_string()
-}
-
 pub fn ns_link(pid: &str, kind: &str) -> Option<String> {
     std::fs::read_link(format!("/proc/{pid}/ns/{kind}"))
         .ok()
@@ -106,7 +91,7 @@ pub fn reap(child: &mut Child, limit: Duration) {
     eprintln!(
         "pid {} ({}) still running after {limit:?}: killing it",
         child.id(),
-        comm(child.id())
+        procs::comm(child.id() as i32).unwrap_or_default()
     );
     let _ = child.kill();
     let _ = child.wait();
@@ -114,11 +99,11 @@ pub fn reap(child: &mut Child, limit: Duration) {
 
 /// Cluster daemons running anywhere on the machine (any namespace).
 pub fn cluster_daemons() -> Vec<String> {
-    pids()
+    procs::pids()
         .into_iter()
-        .filter(|&p| alive(p))
+        .filter(|&p| alive(p as u32))
         .filter_map(|p| {
-            let c = comm(p);
+            let c = procs::comm(p)?;
             (c == "corosync" || c == "pacemakerd").then(|| format!("{c} (pid {p})"))
         })
         .collect()
@@ -277,7 +262,7 @@ impl Node {
             Duration::from_secs(10),
             || {
                 let ns = ns_link(&pid, "mnt")?;
-                (ns != *ours.as_ref()? && comm(node.pid()) == "sleep").then_some(ns)
+                (ns != *ours.as_ref()? && procs::comm(pid.parse().ok()?)? == "sleep").then_some(ns)
             },
         ));
         node.setup(agents);
@@ -490,9 +475,14 @@ impl Drop for Node {
                         && ns_link(&p.to_string(), "mnt").as_ref() == Some(ns)
                         && alive(p)
                 };
-                let left: Vec<u32> = pids().into_iter().filter(|&p| ours(p)).collect();
+                let left: Vec<u32> = procs::pids()
+                    .into_iter()
+                    .map(|p| p as u32)
+                    .filter(|&p| ours(p))
+                    .collect();
                 for &p in &left {
-                    eprintln!("node {}: killing leftover pid {p} ({})", self.name, comm(p));
+                    let comm = procs::comm(p as i32).unwrap_or_default();
+                    eprintln!("node {}: killing leftover pid {p} ({comm})", self.name);
                     signal(p, libc::SIGKILL);
                 }
                 let start = Instant::now();
