@@ -778,24 +778,11 @@ fn guest_two_portals_one_target() {
 #[ignore = "runs inside the guest kernel: see iscsi_suite_in_guest_kernel"]
 fn guest_ocf_tester() {
     let t = Target::new("tester", &["127.0.0.1:3314"]);
-    let out = Command::new("ocf-tester")
-        .args(["-n", "isc1", "-o", "portal=127.0.0.1:3314"])
-        .arg("-o")
-        .arg(format!("target={}", t.iqn))
-        .arg(ISCSI)
-        .env("HA_LOGFACILITY", "none")
-        .env("HA_RSCTMP", t.path().join("tester"))
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && text.contains("passed all tests"),
-        "ocf-tester iscsi failed:\n{text}"
-    );
+    let params = [("portal", "127.0.0.1:3314"), ("target", t.iqn.as_str())];
+    support::ocf_tester("isc1", &params, ISCSI, |c| {
+        c.env("HA_LOGFACILITY", "none")
+            .env("HA_RSCTMP", t.path().join("tester"));
+    });
     assert!(t.sessions().is_empty(), "{:?}", t.sessions());
 }
 

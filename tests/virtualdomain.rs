@@ -217,36 +217,26 @@ fn validate_all_depth_10_warns_about_unsafe_migration() {
 
 #[test]
 fn ocf_tester_passes_without_a_wrapper() {
-    let tester = Path::new("/usr/sbin/ocf-tester");
-    if !tester.exists() {
-        eprintln!("SKIP: ocf-tester not installed");
+    if !support::have_ocf_tester() {
         return;
     }
     let Some(lab) = Lab::new("tester") else {
         return;
     };
     let cfg = lab.test_config("vm.xml", "vdtester");
-    let out = Command::new(tester)
-        .args(["-v", "-n", "vdtester"])
-        .arg("-o")
-        .arg(format!("config={}", cfg.display()))
-        .arg("-o")
-        .arg(format!("hypervisor={}", lab.daemon.test_uri()))
-        .args(["-o", "autoset_utilization_cpu=false"])
-        .args(["-o", "autoset_utilization_host_memory=false"])
-        .args(["-o", "autoset_utilization_hv_memory=false"])
-        .arg(vd_binary())
-        .env("HA_RSCTMP", lab.path().join("rsctmp"))
-        .env("HA_LOGFACILITY", "none")
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{text}");
-    assert!(text.contains("passed all tests"), "{text}");
+    let (cfg, uri) = (cfg.to_string_lossy(), lab.daemon.test_uri());
+    let params = [
+        ("config", &*cfg),
+        ("hypervisor", &*uri),
+        ("autoset_utilization_cpu", "false"),
+        ("autoset_utilization_host_memory", "false"),
+        ("autoset_utilization_hv_memory", "false"),
+    ];
+    support::ocf_tester("vdtester", &params, vd_binary(), |c| {
+        c.arg("-v")
+            .env("HA_RSCTMP", lab.path().join("rsctmp"))
+            .env("HA_LOGFACILITY", "none");
+    });
 }
 
 // ---------------------------------------------------------------------------
