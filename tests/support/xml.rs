@@ -1,8 +1,54 @@
-//! Reading XML in tests: the attributes of an element, and the elements of
-//! a document by name (quick-xml, never string splitting).
+//! XML in tests, with quick-xml: documents the tests write (CIBs, libvirt
+//! domains; the writer escapes every value), and the attributes and
+//! elements of what they read. Never `format!` or string splitting.
 
-use quick_xml::events::{BytesStart, Event};
-use quick_xml::Reader;
+use std::io;
+
+use quick_xml::events::{BytesStart, BytesText, Event};
+use quick_xml::{Reader, Writer};
+
+/// The writer of [`document`].
+pub type XmlWriter = Writer<Vec<u8>>;
+
+/// What writes the content of an element (`<devices>` of a domain).
+pub type Content<'a> = &'a dyn Fn(&mut XmlWriter) -> io::Result<()>;
+
+/// The document `body` writes (into memory: it cannot fail), indented by
+/// two spaces when `indent`, ending in a newline when `indent`.
+pub fn document(indent: bool, body: impl FnOnce(&mut XmlWriter) -> io::Result<()>) -> String {
+    let mut w = if indent {
+        Writer::new_with_indent(Vec::new(), b' ', 2)
+    } else {
+        Writer::new(Vec::new())
+    };
+    body(&mut w).expect("writing XML into memory");
+    let mut xml = String::from_utf8(w.into_inner()).expect("UTF-8 XML");
+    if indent {
+        xml.push('\n');
+    }
+    xml
+}
+
+/// `<tag a="v".../>`.
+pub fn empty<W: io::Write>(w: &mut Writer<W>, tag: &str, attrs: &[(&str, &str)]) -> io::Result<()> {
+    w.create_element(tag)
+        .with_attributes(attrs.iter().copied())
+        .write_empty()?;
+    Ok(())
+}
+
+/// `<tag a="v"...>text</tag>`.
+pub fn text<W: io::Write>(
+    w: &mut Writer<W>,
+    tag: &str,
+    attrs: &[(&str, &str)],
+    text: &str,
+) -> io::Result<()> {
+    w.create_element(tag)
+        .with_attributes(attrs.iter().copied())
+        .write_text_content(BytesText::new(text))?;
+    Ok(())
+}
 
 /// Attributes of an element, as owned pairs.
 pub fn attrs(e: &BytesStart) -> Vec<(String, String)> {

@@ -8,18 +8,7 @@ use std::io;
 use quick_xml::Writer;
 
 use super::PROVIDER;
-use crate::support::xml::{elements, get};
-
-/// An XML document written by `body` (into memory: it cannot fail).
-fn document(indent: bool, body: impl FnOnce(&mut Writer<Vec<u8>>) -> io::Result<()>) -> String {
-    let mut w = if indent {
-        Writer::new_with_indent(Vec::new(), b' ', 2)
-    } else {
-        Writer::new(Vec::new())
-    };
-    body(&mut w).expect("writing XML into memory");
-    String::from_utf8(w.into_inner()).expect("UTF-8 XML")
-}
+use crate::support::xml::{document, elements, empty, get};
 
 /// `<tag id="<id>">` holding one nvpair per `(name, value)`, each with the
 /// id `<id>-<name>` (cluster_property_set, instance_attributes, ...).
@@ -41,10 +30,7 @@ fn nvpair_set<W: io::Write>(
 }
 
 fn nvpair<W: io::Write>(w: &mut Writer<W>, id: &str, name: &str, value: &str) -> io::Result<()> {
-    w.create_element("nvpair")
-        .with_attributes([("id", id), ("name", name), ("value", value)])
-        .write_empty()?;
-    Ok(())
+    empty(w, "nvpair", &[("id", id), ("name", name), ("value", value)])
 }
 
 /// The CIB every node starts from: no fencing, DC elected after 2 s
@@ -57,7 +43,7 @@ pub fn seed_cib() -> String {
         ("num_updates", "0"),
         ("admin_epoch", "0"),
     ];
-    let xml = document(true, |w| {
+    document(true, |w| {
         w.create_element("cib")
             .with_attributes(cib)
             .write_inner_content(|w| {
@@ -70,8 +56,8 @@ pub fn seed_cib() -> String {
                             &[("stonith-enabled", "false"), ("dc-deadtime", "2s")],
                         )
                     })?;
-                    for empty in ["nodes", "resources", "constraints"] {
-                        w.create_element(empty).write_empty()?;
+                    for tag in ["nodes", "resources", "constraints"] {
+                        empty(w, tag, &[])?;
                     }
                     w.create_element("rsc_defaults").write_inner_content(|w| {
                         nvpair_set(
@@ -83,12 +69,10 @@ pub fn seed_cib() -> String {
                     })?;
                     Ok(())
                 })?;
-                w.create_element("status").write_empty()?;
-                Ok(())
+                empty(w, "status", &[])
             })?;
         Ok(())
-    });
-    xml + "\n"
+    })
 }
 
 // ---------------------------------------------------------------------------
