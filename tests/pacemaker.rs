@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 use support::cluster::cib::{heartbeat_primitive, op, our_provider, primitives, seed_cib};
 use support::cluster::guests::{Guest, VirtualDomainQemu, XenOverXlDouble};
 use support::cluster::{preflight, text, wait_until, Cluster, Node, PROVIDER};
-use support::virtualdomain::{have_libvirtd, vd_binary};
+use support::virtualdomain::{require_libvirtd, vd_binary};
 use support::LoopDevice;
 
 const FILESYSTEM: &str = env!("CARGO_BIN_EXE_Filesystem");
@@ -584,11 +584,7 @@ fn crm_resource_validate_gives_the_agents_codes() {
 #[test]
 fn pcs_creates_the_readme_stack() {
     preflight();
-    if !have_libvirtd() {
-        assert!(
-            std::env::var_os("RA_REQUIRE_GUEST").is_none(),
-            "RA_REQUIRE_GUEST is set but libvirtd/virtlogd are not installed"
-        );
+    if !require_libvirtd() {
         return;
     }
     assert!(

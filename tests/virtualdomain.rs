@@ -19,13 +19,7 @@ use std::time::{Duration, Instant};
 use support::libvirt::*;
 use support::virtualdomain::{have_libvirtd, vd_binary, vd_example};
 use support::xml::{self, XmlWriter};
-use support::{bench_line, rc, tempdir, Agent};
-
-fn timed(agent: &Agent, action: &str, code: i32) -> Duration {
-    let t = Instant::now();
-    agent.expect(action, code);
-    t.elapsed()
-}
+use support::{bench_line, rc, tempdir, timed, Agent};
 
 #[test]
 fn meta_data_needs_nothing_and_lists_every_parameter() {

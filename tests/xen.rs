@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::{rc, tempdir, Agent};
+use support::{rc, tempdir, timed, Agent};
 
 const BIN: &str = env!("CARGO_BIN_EXE_Xen");
 
@@ -119,12 +119,6 @@ impl Lab {
 /// `["a", "b"]` as the double logs it.
 fn call(args: &[&str]) -> String {
     format!("{args:?}")
-}
-
-fn timed(agent: &Agent, action: &str, code: i32) -> Duration {
-    let t = Instant::now();
-    agent.expect(action, code);
-    t.elapsed()
 }
 
 #[test]

@@ -150,6 +150,13 @@ pub fn expect_reason(agent: &Agent, action: &str, want: i32, needle: &str) {
     );
 }
 
+/// Run `action` requiring exit code `code`; how long it took.
+pub fn timed(agent: &Agent, action: &str, code: i32) -> std::time::Duration {
+    let t = std::time::Instant::now();
+    agent.expect(action, code);
+    t.elapsed()
+}
+
 /// The median wall time of `n` calls of `f`, in ms (benchmarks).
 pub fn median_ms(n: usize, mut f: impl FnMut()) -> f64 {
     let mut v: Vec<f64> = (0..n)

@@ -34,7 +34,7 @@ use crate::support::libvirt::{
     copy_files, emulator_pids, guest_image, guest_xml, kill_and_wait, qemu_caps_cache, Daemon,
     BOOT_LIMIT, READY, UPTIME,
 };
-use crate::support::virtualdomain::{have_libvirtd, vd_binary};
+use crate::support::virtualdomain::{require_libvirtd, vd_binary};
 
 const XEN: &str = env!("CARGO_BIN_EXE_Xen");
 
@@ -273,11 +273,7 @@ impl VirtualDomainQemu {
     /// None (SKIP) without libvirtd or the QEMU guest, unless
     /// RA_REQUIRE_GUEST is set.
     pub fn new() -> Option<VirtualDomainQemu> {
-        if !have_libvirtd() {
-            assert!(
-                std::env::var_os("RA_REQUIRE_GUEST").is_none(),
-                "RA_REQUIRE_GUEST is set but libvirtd/virtlogd are not installed"
-            );
+        if !require_libvirtd() {
             return None;
         }
         let img = guest_image()?;
