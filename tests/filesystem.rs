@@ -558,23 +558,11 @@ fn ocf_tester_hides_tools_probe_still_answers() {
 #[test]
 fn ocf_tester_passes() {
     let fs = Fs::new("ext4");
-    let out = Command::new("ocf-tester")
-        .args(["-n", "fs1", "-o"])
-        .arg(format!("device={}", fs.device()))
-        .arg("-o")
-        .arg(format!("directory={}", fs.mnt.display()))
-        .args(["-o", "fstype=ext4"])
-        .arg(BIN)
-        .env("HA_RSCTMP", fs.dir.path().join("rsctmp"))
-        .output()
-        .expect("ocf-tester is installed (apt-get install resource-agents)");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "ocf-tester failed:\n{text}");
-    assert!(text.contains("passed all tests"), "{text}");
+    let (device, mnt) = (fs.device(), fs.mnt.to_string_lossy());
+    let params = [("device", device), ("directory", &*mnt), ("fstype", "ext4")];
+    support::ocf_tester("fs1", &params, BIN, |c| {
+        c.env("HA_RSCTMP", fs.dir.path().join("rsctmp"));
+    });
     assert!(!is_mounted(&fs.mnt));
 }
 

@@ -18,6 +18,8 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use ocf::procs;
+
 use support::guest::{in_guest, PATH};
 use support::{
     bench_line, exit_reasons, expect, local_copy, monitor_median_ms, program_median_ms, rc, run,
@@ -117,14 +119,9 @@ fn iscsiadm(args: &[&str]) -> std::process::Output {
 }
 
 fn process_pids(name: &str) -> Vec<i32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| {
-            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
-            let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
-            (comm.trim_end() == name).then_some(pid)
-        })
+    procs::pids()
+        .into_iter()
+        .filter(|&p| procs::comm(p).is_some_and(|c| c == name))
         .collect()
 }
 
@@ -781,24 +778,11 @@ fn guest_two_portals_one_target() {
 #[ignore = "runs inside the guest kernel: see iscsi_suite_in_guest_kernel"]
 fn guest_ocf_tester() {
     let t = Target::new("tester", &["127.0.0.1:3314"]);
-    let out = Command::new("ocf-tester")
-        .args(["-n", "isc1", "-o", "portal=127.0.0.1:3314"])
-        .arg("-o")
-        .arg(format!("target={}", t.iqn))
-        .arg(ISCSI)
-        .env("HA_LOGFACILITY", "none")
-        .env("HA_RSCTMP", t.path().join("tester"))
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && text.contains("passed all tests"),
-        "ocf-tester iscsi failed:\n{text}"
-    );
+    let params = [("portal", "127.0.0.1:3314"), ("target", t.iqn.as_str())];
+    support::ocf_tester("isc1", &params, ISCSI, |c| {
+        c.env("HA_LOGFACILITY", "none")
+            .env("HA_RSCTMP", t.path().join("tester"));
+    });
     assert!(t.sessions().is_empty(), "{:?}", t.sessions());
 }
 

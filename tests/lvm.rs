@@ -657,29 +657,14 @@ fn guest_probe_before_the_pv_exists() {
     assert!(!c.active(&vg, "lv-1"));
 }
 
+/// ocf-tester on `bin` with the case's LVM configuration.
 fn ocf_tester(c: &Case, name: &str, bin: &str, params: &[(&str, &str)]) {
-    let mut cmd = Command::new("ocf-tester");
-    cmd.arg("-n").arg(name);
-    for (k, v) in params {
-        cmd.arg("-o").arg(format!("{k}={v}"));
-    }
-    let out = cmd
-        .arg(bin)
-        .env("LVM_SYSTEM_DIR", &c.conf)
-        .env("LVM_SUPPRESS_FD_WARNINGS", "1")
-        .env("HA_LOGFACILITY", "none")
-        .env("HA_RSCTMP", c.path().join("tester"))
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && text.contains("passed all tests"),
-        "ocf-tester {name} ({bin}) failed:\n{text}"
-    );
+    support::ocf_tester(name, params, bin, |cmd| {
+        cmd.env("LVM_SYSTEM_DIR", &c.conf)
+            .env("LVM_SUPPRESS_FD_WARNINGS", "1")
+            .env("HA_LOGFACILITY", "none")
+            .env("HA_RSCTMP", c.path().join("tester"));
+    });
 }
 
 #[test]

@@ -32,11 +32,30 @@ const XEN: &str = env!("CARGO_BIN_EXE_Xen");
 const FILESYSTEM: &str = env!("CARGO_BIN_EXE_Filesystem");
 
 // ---- the scripts, as printed in the OES guide -------------------------
+//
+// Every script of a template is the same frame: the ncsfuncs library and
+// OCF_ROOT, the template's settings, the steps of the action, and
+// `# return status` / `exit`. The frame and each template's settings are
+// written once here; the steps are the guide's, as printed.
 
-const XEN_LOAD: &str = r#"#!/bin/bash
-. /opt/novell/ncs/lib/ncsfuncs
-export OCF_ROOT=/usr/lib/ocf/
+/// A script of a template: `settings` (the template's, after OCF_ROOT),
+/// `steps` (each a comment and its commands, separated by a blank line),
+/// then `exit <exit>`.
+fn script(settings: &str, steps: &[&str], exit: &str) -> String {
+    format!(
+        "#!/bin/bash\n\
+         . /opt/novell/ncs/lib/ncsfuncs\n\
+         export OCF_ROOT=/usr/lib/ocf/\n\
+         {settings}\n\
+         {}\n\
+         # return status\n\
+         exit {exit}\n",
+        steps.join("\n")
+    )
+}
 
+/// The settings of the Xen_Template: the domU, its volume, its filesystem.
+const XEN_SETTINGS: &str = r#"
 #define domU name
 OCF_RESOURCE_INSTANCE=xen_vm_name
 
@@ -56,164 +75,89 @@ export OCF_RESKEY_fstype=ext3
 
 # service settings
 export OCF_RESKEY_xmfile=$OCF_RESKEY_directory/$OCF_RESOURCE_INSTANCE
-
-#activate the volume group
-exit_on_error vgchange -a ey $VOLGROUP_NAME
-
-# mount the file system
-exit_on_error ocf_start Filesystem
-
-# start the service
-exit_on_error ocf_start Xen
-
-# return status
-exit 0
 "#;
 
-const XEN_UNLOAD: &str = r#"#!/bin/bash
-. /opt/novell/ncs/lib/ncsfuncs
-export OCF_ROOT=/usr/lib/ocf/
-
-#define domU name
-OCF_RESOURCE_INSTANCE=xen_vm_name
-
-#define shared volume name
-VOLUME_NAME=$OCF_RESOURCE_INSTANCE
-
-#define the volume group name
-CONTAINER_NAME=name
-# define the device
-MOUNT_DEV=/dev/$CONTAINER_NAME/$VOLUME_NAME
-
-# filesystem settings
-export OCF_RESKEY_device=$MOUNT_DEV
-export OCF_RESKEY_directory=/mnt/$OCF_RESOURCE_INSTANCE
-export OCF_RESKEY_fstype=ext3
-#export OCF_RESKEY_options=
-
-# service settings
-export OCF_RESKEY_xmfile=$OCF_RESKEY_directory/$OCF_RESOURCE_INSTANCE
-
-# stop the service
-exit_on_error ocf_stop Xen
-
-# umount the file system
-sleep 10 # if not using SMS for backup, please comment out this line
-exit_on_error ocf_stop Filesystem
-
-#deactivate the volume group
-exit_on_error vgchange -a n $VOLGROUP_NAME
-
-# return status
-exit 0
-"#;
-
-const XEN_MONITOR: &str = r#"#!/bin/bash
-. /opt/novell/ncs/lib/ncsfuncs
-export OCF_ROOT=/usr/lib/ocf/
-
-#define domU name
-OCF_RESOURCE_INSTANCE=xen_vm_name
-
-#define shared volume name
-VOLUME_NAME=$OCF_RESOURCE_INSTANCE
-
-#define the volume group name
-CONTAINER_NAME=name
-# define the device
-MOUNT_DEV=/dev/$CONTAINER_NAME/$VOLUME_NAME
-
-# filesystem settings
-export OCF_RESKEY_device=$MOUNT_DEV
-export OCF_RESKEY_directory=/mnt/$OCF_RESOURCE_INSTANCE
-export OCF_RESKEY_fstype=ext3
-#export OCF_RESKEY_options=
-
-# service settings
-export OCF_RESKEY_xmfile=$OCF_RESKEY_directory/$OCF_RESOURCE_INSTANCE
-
-#check the logical volume
-exit_on_error status_lv $MOUNT_DEV
-
-# status of the file system
-exit_on_error ocf_status Filesystem
-
-# status of the service
-exit_on_error ocf_status Xen
-
-# return status
-exit 0
-"#;
-
-const LIVE_LOAD: &str = r#"#!/bin/bash
-. /opt/novell/ncs/lib/ncsfuncs
-export OCF_ROOT=/usr/lib/ocf/
-OCF_RESOURCE_INSTANCE=xen_vm_name
+/// The settings of the XenLive_Template (the guest's config on OCFS2).
+const LIVE_SETTINGS: &str = r#"OCF_RESOURCE_INSTANCE=xen_vm_name
 
 # filesystem settings
 export OCF_RESKEY_directory=/mnt/$OCF_RESOURCE_INSTANCE
 
 # service settings
 export OCF_RESKEY_xmfile=$OCF_RESKEY_directory/$OCF_RESOURCE_INSTANCE
-
-# start the service
-if [ -n "$NCS_TOFROM" ]
-then
-    exit_on_error ocf_migrate_from Xen
-else
-    exit_on_error ocf_start Xen
-fi
-
-# return status
-exit 0
 "#;
 
-const LIVE_UNLOAD: &str = r#"#!/bin/bash
-. /opt/novell/ncs/lib/ncsfuncs
-export OCF_ROOT=/usr/lib/ocf/
-OCF_RESOURCE_INSTANCE=xen_vm_name
+fn xen_load() -> String {
+    script(
+        XEN_SETTINGS,
+        &[
+            "#activate the volume group\nexit_on_error vgchange -a ey $VOLGROUP_NAME\n",
+            "# mount the file system\nexit_on_error ocf_start Filesystem\n",
+            "# start the service\nexit_on_error ocf_start Xen\n",
+        ],
+        "0",
+    )
+}
 
-# filesystem settings
-export OCF_RESKEY_directory=/mnt/$OCF_RESOURCE_INSTANCE
+fn xen_unload() -> String {
+    script(
+        XEN_SETTINGS,
+        &[
+            "# stop the service\nexit_on_error ocf_stop Xen\n",
+            "# umount the file system\n\
+             sleep 10 # if not using SMS for backup, please comment out this line\n\
+             exit_on_error ocf_stop Filesystem\n",
+            "#deactivate the volume group\nexit_on_error vgchange -a n $VOLGROUP_NAME\n",
+        ],
+        "0",
+    )
+}
 
-# service settings
-export OCF_RESKEY_xmfile=$OCF_RESKEY_directory/$OCF_RESOURCE_INSTANCE
-export OCF_RESKEY_CRM_meta_migrate_target=$NCS_TOFROM
+fn xen_monitor() -> String {
+    script(
+        XEN_SETTINGS,
+        &[
+            "#check the logical volume\nexit_on_error status_lv $MOUNT_DEV\n",
+            "# status of the file system\nexit_on_error ocf_status Filesystem\n",
+            "# status of the service\nexit_on_error ocf_status Xen\n",
+        ],
+        "0",
+    )
+}
 
-RC=0
-# stop the service
-if [ -n "$NCS_TOFROM" ]
-then
-    RC=`ocf_migrate_to Xen`
-    if [ $RC -ne 0 ]
-    then
-        ignore_error ocf_stop Xen
-    fi
-else
-    ignore_error ocf_stop Xen
-fi
+fn live_load() -> String {
+    script(
+        LIVE_SETTINGS,
+        &["# start the service\n\
+           if [ -n \"$NCS_TOFROM\" ]\n\
+           then\n    exit_on_error ocf_migrate_from Xen\n\
+           else\n    exit_on_error ocf_start Xen\n\
+           fi\n"],
+        "0",
+    )
+}
 
-# return status
-exit $RC
-"#;
+fn live_unload() -> String {
+    script(
+        &format!("{LIVE_SETTINGS}export OCF_RESKEY_CRM_meta_migrate_target=$NCS_TOFROM\n"),
+        &["RC=0\n\
+           # stop the service\n\
+           if [ -n \"$NCS_TOFROM\" ]\n\
+           then\n    RC=`ocf_migrate_to Xen`\n    if [ $RC -ne 0 ]\n    then\n        \
+           ignore_error ocf_stop Xen\n    fi\n\
+           else\n    ignore_error ocf_stop Xen\n\
+           fi\n"],
+        "$RC",
+    )
+}
 
-const LIVE_MONITOR: &str = r#"#!/bin/bash
-. /opt/novell/ncs/lib/ncsfuncs
-export OCF_ROOT=/usr/lib/ocf/
-OCF_RESOURCE_INSTANCE=xen_vm_name
-
-# filesystem settings
-export OCF_RESKEY_directory=/mnt/$OCF_RESOURCE_INSTANCE
-
-# service settings
-export OCF_RESKEY_xmfile=$OCF_RESKEY_directory/$OCF_RESOURCE_INSTANCE
-
-# status of the service
-exit_on_error ocf_status Xen
-
-# return status
-exit 0
-"#;
+fn live_monitor() -> String {
+    script(
+        LIVE_SETTINGS,
+        &["# status of the service\nexit_on_error ocf_status Xen\n"],
+        "0",
+    )
+}
 
 /// Stand-in for `/opt/novell/ncs/lib/ncsfuncs` (the real one is not
 /// public): just enough for the templates.
@@ -388,7 +332,7 @@ fn xen_template_load_monitor_unload() {
     let mnt = stage.path().join("mnt/xen_vm_name");
     let d = Some(dev.device.as_str());
 
-    ok(&stage.run("node1", XEN_LOAD, d, None), "load");
+    ok(&stage.run("node1", &xen_load(), d, None), "load");
     assert!(is_mounted(&mnt));
     assert_eq!(stage.domains("node1"), vec!["xen_vm_name"]);
     // The name came from the config file on the mounted volume.
@@ -402,10 +346,10 @@ fn xen_template_load_monitor_unload() {
         "vgchange -a ey\n"
     );
     // Loading again is harmless.
-    ok(&stage.run("node1", XEN_LOAD, d, None), "second load");
+    ok(&stage.run("node1", &xen_load(), d, None), "second load");
     assert_eq!(stage.domains("node1"), vec!["xen_vm_name"]);
 
-    ok(&stage.run("node1", XEN_MONITOR, d, None), "monitor");
+    ok(&stage.run("node1", &xen_monitor(), d, None), "monitor");
 
     // The guest dies: the monitor script fails.
     Command::new(doubles::xl())
@@ -413,20 +357,20 @@ fn xen_template_load_monitor_unload() {
         .args(["destroy", "xen_vm_name"])
         .output()
         .unwrap();
-    let m = stage.run("node1", XEN_MONITOR, d, None);
+    let m = stage.run("node1", &xen_monitor(), d, None);
     assert_eq!(m.status.code(), Some(7), "{m:?}");
-    ok(&stage.run("node1", XEN_LOAD, d, None), "reload");
+    ok(&stage.run("node1", &xen_load(), d, None), "reload");
 
-    ok(&stage.run("node1", XEN_UNLOAD, d, None), "unload");
+    ok(&stage.run("node1", &xen_unload(), d, None), "unload");
     assert!(stage.domains("node1").is_empty());
     assert!(!is_mounted(&mnt));
     assert!(std::fs::read_to_string(stage.path().join("vgchange.calls"))
         .unwrap()
         .ends_with("vgchange -a n\n"));
     // Unloading again is harmless.
-    ok(&stage.run("node1", XEN_UNLOAD, d, None), "second unload");
+    ok(&stage.run("node1", &xen_unload(), d, None), "second unload");
     // With the volume gone the monitor fails at the Filesystem step.
-    let m = stage.run("node1", XEN_MONITOR, d, None);
+    let m = stage.run("node1", &xen_monitor(), d, None);
     assert_eq!(m.status.code(), Some(7), "{m:?}");
 }
 
@@ -437,17 +381,20 @@ fn xenlive_template_live_migration() {
     let mnt = stage.path().join("mnt/xen_vm_name");
     std::fs::write(mnt.join("xen_vm_name"), GUEST).unwrap();
 
-    ok(&stage.run("node1", LIVE_LOAD, None, None), "load on node1");
+    ok(
+        &stage.run("node1", &live_load(), None, None),
+        "load on node1",
+    );
     assert_eq!(stage.domains("node1"), vec!["xen_vm_name"]);
     ok(
-        &stage.run("node1", LIVE_MONITOR, None, None),
+        &stage.run("node1", &live_monitor(), None, None),
         "monitor on node1",
     );
 
     // Manual migration node1 -> node2: unload on the source with
     // NCS_TOFROM=node2, then load on the target with NCS_TOFROM=node1.
     ok(
-        &stage.run("node1", LIVE_UNLOAD, None, Some("node2")),
+        &stage.run("node1", &live_unload(), None, Some("node2")),
         "unload node1",
     );
     assert!(stage
@@ -455,28 +402,31 @@ fn xenlive_template_live_migration() {
         .contains("[\"migrate\", \"xen_vm_name\", \"node2\"]"));
     assert!(!stage.calls("node1").contains("[\"shutdown\""));
     ok(
-        &stage.run("node2", LIVE_LOAD, None, Some("node1")),
+        &stage.run("node2", &live_load(), None, Some("node1")),
         "load node2",
     );
     assert!(stage.domains("node1").is_empty());
     assert_eq!(stage.domains("node2"), vec!["xen_vm_name"]);
     ok(
-        &stage.run("node2", LIVE_MONITOR, None, None),
+        &stage.run("node2", &live_monitor(), None, None),
         "monitor on node2",
     );
-    let m = stage.run("node1", LIVE_MONITOR, None, None);
+    let m = stage.run("node1", &live_monitor(), None, None);
     assert_eq!(m.status.code(), Some(7), "{m:?}");
 
     // A failed live migration (unknown target) falls back to a stop, and
     // the unload reports the migration's code.
-    let u = stage.run("node2", LIVE_UNLOAD, None, Some("nowhere"));
+    let u = stage.run("node2", &live_unload(), None, Some("nowhere"));
     assert_eq!(u.status.code(), Some(1), "{u:?}");
     assert!(stage.domains("node2").is_empty());
 
     // Plain failover: load without NCS_TOFROM starts, unload stops.
-    ok(&stage.run("node1", LIVE_LOAD, None, None), "failover load");
     ok(
-        &stage.run("node1", LIVE_UNLOAD, None, None),
+        &stage.run("node1", &live_load(), None, None),
+        "failover load",
+    );
+    ok(
+        &stage.run("node1", &live_unload(), None, None),
         "failover unload",
     );
     assert!(stage.domains("node1").is_empty());

@@ -18,13 +18,8 @@ use std::time::{Duration, Instant};
 
 use support::libvirt::*;
 use support::virtualdomain::{have_libvirtd, vd_binary, vd_example};
-use support::{bench_line, rc, tempdir, Agent};
-
-fn timed(agent: &Agent, action: &str, code: i32) -> Duration {
-    let t = Instant::now();
-    agent.expect(action, code);
-    t.elapsed()
-}
+use support::xml::{self, XmlWriter};
+use support::{bench_line, rc, tempdir, timed, Agent};
 
 #[test]
 fn meta_data_needs_nothing_and_lists_every_parameter() {
@@ -218,36 +213,26 @@ fn validate_all_depth_10_warns_about_unsafe_migration() {
 
 #[test]
 fn ocf_tester_passes_without_a_wrapper() {
-    let tester = Path::new("/usr/sbin/ocf-tester");
-    if !tester.exists() {
-        eprintln!("SKIP: ocf-tester not installed");
+    if !support::have_ocf_tester() {
         return;
     }
     let Some(lab) = Lab::new("tester") else {
         return;
     };
     let cfg = lab.test_config("vm.xml", "vdtester");
-    let out = Command::new(tester)
-        .args(["-v", "-n", "vdtester"])
-        .arg("-o")
-        .arg(format!("config={}", cfg.display()))
-        .arg("-o")
-        .arg(format!("hypervisor={}", lab.daemon.test_uri()))
-        .args(["-o", "autoset_utilization_cpu=false"])
-        .args(["-o", "autoset_utilization_host_memory=false"])
-        .args(["-o", "autoset_utilization_hv_memory=false"])
-        .arg(vd_binary())
-        .env("HA_RSCTMP", lab.path().join("rsctmp"))
-        .env("HA_LOGFACILITY", "none")
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{text}");
-    assert!(text.contains("passed all tests"), "{text}");
+    let (cfg, uri) = (cfg.to_string_lossy(), lab.daemon.test_uri());
+    let params = [
+        ("config", &*cfg),
+        ("hypervisor", &*uri),
+        ("autoset_utilization_cpu", "false"),
+        ("autoset_utilization_host_memory", "false"),
+        ("autoset_utilization_hv_memory", "false"),
+    ];
+    support::ocf_tester("vdtester", &params, vd_binary(), |c| {
+        c.arg("-v")
+            .env("HA_RSCTMP", lab.path().join("rsctmp"))
+            .env("HA_LOGFACILITY", "none");
+    });
 }
 
 // ---------------------------------------------------------------------------
@@ -579,17 +564,19 @@ fn backingfile_overlay_stateless_and_copyindirs() {
     // <config without extension>.qcow2 is the domain's disk
     let image = lab.path().join("vmb.qcow2");
     let cfg = lab.path().join("vmb.xml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "<domain type='test'><name>vdback</name><memory>8192</memory><vcpu>1</vcpu>\
-             <os><type>hvm</type></os><devices><disk type='file' device='disk'>\
-             <driver name='qemu' type='qcow2'/><source file='{}'/><target dev='vda'/>\
-             </disk></devices></domain>\n",
-            image.display()
-        ),
-    )
-    .unwrap();
+    let image_path = image.to_string_lossy();
+    let disk = |w: &mut XmlWriter| {
+        let file = [("type", "file"), ("device", "disk")];
+        w.create_element("disk")
+            .with_attributes(file)
+            .write_inner_content(|w| {
+                xml::empty(w, "driver", &[("name", "qemu"), ("type", "qcow2")])?;
+                xml::empty(w, "source", &[("file", &image_path)])?;
+                xml::empty(w, "target", &[("dev", "vda")])
+            })?;
+        Ok(())
+    };
+    std::fs::write(&cfg, test_domain_xml("vdback", Some(&disk))).unwrap();
     let (d1, d2) = (lab.path().join("inject-a"), lab.path().join("inject-b"));
     let a = with_doubles(&lab, lab.agent(&cfg))
         .param("backingfile", &base)
@@ -714,13 +701,20 @@ fn start_resources_starts_the_pools_and_networks_the_domain_uses() {
     assert!(!net_active());
     let cfg = lab.path().join("vm.xml");
     let domain = |pool: &str| {
-        format!(
-            "<domain type='test'><name>vdres</name><memory>8192</memory><vcpu>1</vcpu>\
-             <os><type>hvm</type></os><devices><disk type='volume' device='disk'>\
-             <source pool='{pool}' volume='v1'/><target dev='vda'/></disk>\
-             <interface type='network'><source network='vdnet'/></interface>\
-             </devices></domain>\n"
-        )
+        let devices = |w: &mut XmlWriter| {
+            let volume = [("type", "volume"), ("device", "disk")];
+            w.create_element("disk")
+                .with_attributes(volume)
+                .write_inner_content(|w| {
+                    xml::empty(w, "source", &[("pool", pool), ("volume", "v1")])?;
+                    xml::empty(w, "target", &[("dev", "vda")])
+                })?;
+            w.create_element("interface")
+                .with_attribute(("type", "network"))
+                .write_inner_content(|w| xml::empty(w, "source", &[("network", "vdnet")]))?;
+            Ok(())
+        };
+        test_domain_xml("vdres", Some(&devices))
     };
     std::fs::write(&cfg, domain("vdpool")).unwrap();
 
@@ -1349,14 +1343,7 @@ fn bench_virtualdomain() {
     let dom = "vdbench";
     // <name> on a line of its own: the heartbeat agent greps for it
     let cfg = lab.path().join("vdbench.xml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "<domain type='test'>\n  <name>{dom}</name>\n  <memory>8192</memory>\n  \
-             <vcpu>1</vcpu>\n  <os><type>hvm</type></os>\n</domain>\n"
-        ),
-    )
-    .unwrap();
+    std::fs::write(&cfg, test_domain_xml(dom, None)).unwrap();
     let uri = lab.daemon.test_uri();
     let a = lab.agent(&cfg);
     a.expect("start", rc::SUCCESS);

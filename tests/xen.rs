@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::{rc, tempdir, Agent};
+use support::{rc, tempdir, timed, Agent};
 
 const BIN: &str = env!("CARGO_BIN_EXE_Xen");
 
@@ -119,12 +119,6 @@ impl Lab {
 /// `["a", "b"]` as the double logs it.
 fn call(args: &[&str]) -> String {
     format!("{args:?}")
-}
-
-fn timed(agent: &Agent, action: &str, code: i32) -> Duration {
-    let t = Instant::now();
-    agent.expect(action, code);
-    t.elapsed()
 }
 
 #[test]
@@ -622,8 +616,7 @@ fn meta_data_is_valid_and_names_every_heartbeat_parameter() {
 
 #[test]
 fn ocf_tester_passes() {
-    if !Path::new("/usr/sbin/ocf-tester").exists() {
-        eprintln!("ocf-tester not installed; skipping");
+    if !support::have_ocf_tester() {
         return;
     }
     let lab = Lab::new("tester");
@@ -633,22 +626,13 @@ fn ocf_tester_passes() {
     std::fs::copy(BIN, &agent).unwrap();
     std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755)).unwrap();
     let cfg = lab.config("vm1.cfg", "name = \"vm1\"\n");
-    let out = Command::new("/usr/sbin/ocf-tester")
-        .env_clear()
-        .env("PATH", lab.path_var())
-        .env("XL_DOUBLE_STATE", lab.host("node1"))
-        .env("HA_RSCTMP", lab.path().join("node1/rsctmp"))
-        .env("HA_LOGFACILITY", "none")
-        .args(["-n", "vm1", "-o"])
-        .arg(format!("xmfile={}", cfg.display()))
-        .arg(&agent)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("passed all tests"),
-        "ocf-tester failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let cfg = cfg.to_string_lossy();
+    support::ocf_tester("vm1", &[("xmfile", &*cfg)], &agent, |c| {
+        c.env_clear()
+            .env("PATH", lab.path_var())
+            .env("XL_DOUBLE_STATE", lab.host("node1"))
+            .env("HA_RSCTMP", lab.path().join("node1/rsctmp"))
+            .env("HA_LOGFACILITY", "none");
+    });
     assert!(lab.domains("node1").is_empty());
 }

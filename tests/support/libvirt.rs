@@ -16,7 +16,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use ocf::procs;
+
 use super::virtualdomain::{have_libvirtd, vd_binary};
+use super::xml::{self, document};
 use super::{tempdir, Agent};
 /// The script run inside `unshare --mount`: private copies of libvirt's
 /// directories, a tmpfs on /run/libvirt, then virtlogd and libvirtd.
@@ -250,18 +253,7 @@ impl Lab {
     /// A test-driver domain config named `dom`, in file `file`.
     pub fn test_config(&self, file: &str, dom: &str) -> PathBuf {
         let p = self.path().join(file);
-        let name = dom
-            .replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('\'', "&apos;");
-        std::fs::write(
-            &p,
-            format!(
-                "<domain type='test'><name>{name}</name><memory>8192</memory>\
-                 <vcpu>1</vcpu><os><type>hvm</type></os></domain>\n"
-            ),
-        )
-        .unwrap();
+        std::fs::write(&p, test_domain_xml(dom, None)).unwrap();
         p
     }
 
@@ -677,27 +669,12 @@ pub static QEMU_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// The PIDs of the QEMU processes running guest `name` (`-name guest=NAME,`).
 pub fn emulator_pids(name: &str) -> Vec<i32> {
     let want = format!("guest={name},");
-    let mut pids = Vec::new();
-    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-            continue;
-        };
-        let Ok(raw) = std::fs::read(e.path().join("cmdline")) else {
-            continue;
-        };
-        let argv: Vec<&[u8]> = raw.split(|&b| b == 0).collect();
-        let qemu = argv
-            .first()
-            .is_some_and(|a| a.ends_with(b"qemu-system-x86_64"));
-        if qemu
+    procs::find_by_argv(|argv| {
+        argv[0].ends_with("qemu-system-x86_64")
             && argv
                 .windows(2)
-                .any(|w| w[0] == b"-name" && w[1].starts_with(want.as_bytes()))
-        {
-            pids.push(pid);
-        }
-    }
-    pids
+                .any(|w| w[0] == "-name" && w[1].starts_with(&want))
+    })
 }
 
 /// A real-guest case: its directory, daemon(s), guest name, and the lock.
@@ -809,27 +786,75 @@ impl QemuLab {
     }
 }
 
+/// A domain of libvirt's test driver named `name` (8 MiB, one vCPU), with
+/// what `devices` writes in its `<devices>`, if anything.
+pub fn test_domain_xml(name: &str, devices: Option<xml::Content>) -> String {
+    document(true, |w| {
+        w.create_element("domain")
+            .with_attribute(("type", "test"))
+            .write_inner_content(|w| {
+                xml::text(w, "name", &[], name)?;
+                xml::text(w, "memory", &[], "8192")?;
+                xml::text(w, "vcpu", &[], "1")?;
+                w.create_element("os")
+                    .write_inner_content(|w| xml::text(w, "type", &[], "hvm"))?;
+                if let Some(devices) = devices {
+                    w.create_element("devices").write_inner_content(devices)?;
+                }
+                Ok(())
+            })?;
+        Ok(())
+    })
+}
+
 /// The domain XML of guest `name` (QEMU TCG, 96 MiB, no disk, no NIC, the
 /// serial console logged by virtlogd to
 /// `/var/log/libvirt/qemu/<name>-serial.log`); `kernel_args` for the variants.
 pub fn guest_xml(name: &str, img: &GuestImage, kernel_args: &str) -> String {
-    let n = name;
-    format!(
-        "<domain type='qemu'>\n  <name>{n}</name>\n  <memory unit='MiB'>96</memory>\n  \
-         <vcpu>1</vcpu>\n  <os>\n    <type arch='x86_64' machine='pc'>hvm</type>\n    \
-         <kernel>{k}</kernel>\n    <initrd>{i}</initrd>\n    \
-         <cmdline>console=ttyS0 quiet panic=-1 {kernel_args}</cmdline>\n  </os>\n  \
-         <features><acpi/></features>\n  <on_poweroff>destroy</on_poweroff>\n  \
-         <on_reboot>destroy</on_reboot>\n  <on_crash>destroy</on_crash>\n  <devices>\n    \
-         <emulator>/usr/bin/qemu-system-x86_64</emulator>\n    \
-         <controller type='usb' model='none'/>\n    <serial type='pty'>\n      \
-         <log file='/var/log/libvirt/qemu/{n}-serial.log' append='off'/>\n      \
-         <target port='0'/>\n    </serial>\n    \
-         <console type='pty'><target type='serial' port='0'/></console>\n    \
-         <memballoon model='none'/>\n  </devices>\n</domain>\n",
-        k = img.kernel.display(),
-        i = img.initrd.display(),
-    )
+    let kernel = img.kernel.to_string_lossy();
+    let initrd = img.initrd.to_string_lossy();
+    let cmdline = format!("console=ttyS0 quiet panic=-1 {kernel_args}");
+    let serial_log = format!("/var/log/libvirt/qemu/{name}-serial.log");
+    document(true, |w| {
+        w.create_element("domain")
+            .with_attribute(("type", "qemu"))
+            .write_inner_content(|w| {
+                xml::text(w, "name", &[], name)?;
+                xml::text(w, "memory", &[("unit", "MiB")], "96")?;
+                xml::text(w, "vcpu", &[], "1")?;
+                w.create_element("os").write_inner_content(|w| {
+                    let machine = [("arch", "x86_64"), ("machine", "pc")];
+                    xml::text(w, "type", &machine, "hvm")?;
+                    xml::text(w, "kernel", &[], &kernel)?;
+                    xml::text(w, "initrd", &[], &initrd)?;
+                    xml::text(w, "cmdline", &[], &cmdline)
+                })?;
+                w.create_element("features")
+                    .write_inner_content(|w| xml::empty(w, "acpi", &[]))?;
+                for event in ["on_poweroff", "on_reboot", "on_crash"] {
+                    xml::text(w, event, &[], "destroy")?;
+                }
+                w.create_element("devices").write_inner_content(|w| {
+                    xml::text(w, "emulator", &[], "/usr/bin/qemu-system-x86_64")?;
+                    xml::empty(w, "controller", &[("type", "usb"), ("model", "none")])?;
+                    w.create_element("serial")
+                        .with_attribute(("type", "pty"))
+                        .write_inner_content(|w| {
+                            let log = [("file", serial_log.as_str()), ("append", "off")];
+                            xml::empty(w, "log", &log)?;
+                            xml::empty(w, "target", &[("port", "0")])
+                        })?;
+                    w.create_element("console")
+                        .with_attribute(("type", "pty"))
+                        .write_inner_content(|w| {
+                            xml::empty(w, "target", &[("type", "serial"), ("port", "0")])
+                        })?;
+                    xml::empty(w, "memballoon", &[("model", "none")])
+                })?;
+                Ok(())
+            })?;
+        Ok(())
+    })
 }
 
 /// Prints how long something took, when it ends.

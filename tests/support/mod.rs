@@ -7,10 +7,12 @@
 //! assertion fails and the test unwinds.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod guest;
 pub mod libvirt;
 pub mod rgmanager;
 pub mod virtualdomain;
+pub mod xml;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -148,6 +150,13 @@ pub fn expect_reason(agent: &Agent, action: &str, want: i32, needle: &str) {
     );
 }
 
+/// Run `action` requiring exit code `code`; how long it took.
+pub fn timed(agent: &Agent, action: &str, code: i32) -> std::time::Duration {
+    let t = std::time::Instant::now();
+    agent.expect(action, code);
+    t.elapsed()
+}
+
 /// The median wall time of `n` calls of `f`, in ms (benchmarks).
 pub fn median_ms(n: usize, mut f: impl FnMut()) -> f64 {
     let mut v: Vec<f64> = (0..n)
@@ -224,6 +233,50 @@ pub fn remove_dm_devices_of_vg(vg: &str) {
     {
         let _ = Command::new("dmsetup").args(["remove", "-f", n]).status();
     }
+}
+
+/// ocf-tester, as the resource-agents package installs it.
+pub const OCF_TESTER: &str = "/usr/sbin/ocf-tester";
+
+/// Whether ocf-tester is installed; prints SKIP when it is not.
+pub fn have_ocf_tester() -> bool {
+    let ok = Path::new(OCF_TESTER).exists();
+    if !ok {
+        eprintln!("SKIP: ocf-tester not installed (Debian: resource-agents)");
+    }
+    ok
+}
+
+/// Run `ocf-tester -n <name> -o <k>=<v>... <agent>`; `setup` adds what the
+/// agent needs (its environment, `-v`) before the options. Panics unless
+/// ocf-tester exits 0 and says "passed all tests"; returns what it printed
+/// (stdout, then stderr).
+#[track_caller]
+pub fn ocf_tester(
+    name: &str,
+    params: &[(&str, &str)],
+    agent: impl AsRef<std::ffi::OsStr>,
+    setup: impl FnOnce(&mut Command),
+) -> String {
+    let mut c = Command::new(OCF_TESTER);
+    setup(&mut c);
+    c.args(["-n", name]);
+    for (k, v) in params {
+        c.arg("-o").arg(format!("{k}={v}"));
+    }
+    let agent = agent.as_ref();
+    let out = c
+        .arg(agent)
+        .output()
+        .expect("ocf-tester is installed (apt-get install resource-agents)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let text = format!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success() && stdout.contains("passed all tests"),
+        "ocf-tester {name} ({}) failed:\n{text}",
+        agent.to_string_lossy()
+    );
+    text
 }
 
 /// A temporary directory removed on drop.

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+pub use super::xml::{attrs, get};
 use super::Agent;
 
 /// What rgmanager passes for resource `<rtype>:<name>` (before the
@@ -42,27 +43,6 @@ pub fn assert_only_ocf(a: &Agent) {
 /// The same agent at status depth `level`.
 pub fn depth(a: &Agent, level: u32) -> Agent {
     a.clone().env("OCF_CHECK_LEVEL", level.to_string())
-}
-
-/// Attributes of an element, as owned pairs.
-pub fn attrs(e: &quick_xml::events::BytesStart) -> Vec<(String, String)> {
-    e.attributes()
-        .map(|a| {
-            let a = a.unwrap();
-            (
-                String::from_utf8(a.key.as_ref().to_vec()).unwrap(),
-                a.unescape_value().unwrap().into_owned(),
-            )
-        })
-        .collect()
-}
-
-/// The value of attribute `key`.
-pub fn get<'a>(attrs: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    attrs
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
 }
 
 /// An rgmanager agent's meta-data, read as rgmanager reads it (`meta-data`

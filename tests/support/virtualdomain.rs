@@ -36,6 +36,17 @@ pub fn vd_example(name: &str) -> PathBuf {
     path
 }
 
+/// [`have_libvirtd`] for the tests that CI must run: without the daemons
+/// they SKIP, or fail where RA_REQUIRE_GUEST is set.
+pub fn require_libvirtd() -> bool {
+    let ok = have_libvirtd();
+    assert!(
+        ok || std::env::var_os("RA_REQUIRE_GUEST").is_none(),
+        "RA_REQUIRE_GUEST is set but libvirtd/virtlogd are not installed"
+    );
+    ok
+}
+
 /// libvirt's daemons are installed: the VirtualDomain tests can run.
 pub fn have_libvirtd() -> bool {
     let ok = Path::new("/usr/sbin/libvirtd").exists() && Path::new("/usr/sbin/virtlogd").exists();
