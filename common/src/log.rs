@@ -207,6 +207,7 @@ fn append_private(path: &std::path::Path, line: &str) {
     }
 }
 
+#[allow(unsafe_code)] // FFI: openlog(3)/syslog(3)
 fn syslog(tag: &str, priority: libc::c_int, line: &str) {
     static IDENT: OnceLock<CString> = OnceLock::new();
     let ident = IDENT.get_or_init(|| CString::new(tag.replace('\0', "")).unwrap_or_default());
@@ -222,6 +223,7 @@ fn syslog(tag: &str, priority: libc::c_int, line: &str) {
 }
 
 /// The local time formatted with strftime, as `hadate` does.
+#[allow(unsafe_code)] // FFI: localtime_r(3)/strftime(3)
 pub(crate) fn format_now(fmt: &str) -> String {
     let Ok(cfmt) = CString::new(fmt) else {
         return String::new();

@@ -260,18 +260,6 @@ impl VirtualDomain {
         file: &Path,
         dl: &Deadline,
     ) -> Result<(), LvError> {
-        let path = std::ffi::CString::new(file.as_os_str().as_encoded_bytes())
-            .map_err(|_| LvError::TimedOut("snapshot path holds a NUL byte".into()))?;
-        let dd = d.clone();
-        lv::bounded(dl, "saving the domain state", move || {
-            // SAFETY: `dd` keeps the domain referenced; `path` is a valid C
-            // string for the duration of the call.
-            let rc = unsafe { sys::virDomainSave(dd.as_ptr(), path.as_ptr()) };
-            if rc < 0 {
-                Err(virt::error::Error::last_error())
-            } else {
-                Ok(())
-            }
-        })
+        lv::save(d, file, dl)
     }
 }

@@ -5,6 +5,12 @@
 //! domain, a daemon that hangs); each call therefore runs on a worker
 //! thread and the agent waits for it no longer than the deadline allows.
 //! A call still running then is abandoned (the process exits soon after).
+//!
+//! This is the one module of the agents allowed `unsafe`: the few libvirt
+//! calls the `virt` crate does not wrap (or wraps without reporting their
+//! failure) are made here on the raw domain pointer, each with its safety
+//! argument; everything else in the workspace denies `unsafe_code`.
+#![allow(unsafe_code)]
 
 use std::time::Duration;
 
@@ -253,6 +259,34 @@ pub fn dom_info(dom: &Domain, dl: &Deadline) -> Result<(DomState, Option<Sizes>)
         Err(e) if e.no_domain() => Ok((DomState::Off, None)),
         Err(e) => Err(e),
     }
+}
+
+/// virDomainSave: save the domain's state to `file` (which stops it).
+pub fn save(dom: &Domain, file: &std::path::Path, dl: &Deadline) -> Result<(), LvError> {
+    let path = std::ffi::CString::new(file.as_os_str().as_encoded_bytes())
+        .map_err(|_| LvError::TimedOut("snapshot path holds a NUL byte".into()))?;
+    let d = dom.clone();
+    bounded(dl, "saving the domain state", move || {
+        // SAFETY: `d` keeps the domain referenced; `path` is a valid C
+        // string for the duration of the call.
+        let rc = unsafe { sys::virDomainSave(d.as_ptr(), path.as_ptr()) };
+        if rc < 0 {
+            Err(virt::error::Error::last_error())
+        } else {
+            Ok(())
+        }
+    })
+}
+
+/// virDomainAbortJob: abort the domain's running job (a migration).
+pub fn abort_job(dom: &Domain, dl: &Deadline) -> Result<(), LvError> {
+    dom_call(dom, dl, "aborting the migration", abort_job_raw, 0)
+}
+
+fn abort_job_raw(p: sys::virDomainPtr, _: u32) -> std::os::raw::c_int {
+    // SAFETY: `dom_call` passes the pointer of a domain it keeps referenced
+    // for the duration of the call.
+    unsafe { sys::virDomainAbortJob(p) }
 }
 
 /// A raw libvirt call on a domain returning an int (< 0 is failure).

@@ -216,13 +216,7 @@ impl VirtualDomain {
                 }
                 if matches!(e, LvError::TimedOut(_)) {
                     let dd = d.clone();
-                    let _ = lv::dom_call(
-                        &dd,
-                        &dl.capped(Duration::from_secs(2)),
-                        "aborting the migration",
-                        |p, _| unsafe { sys::virDomainAbortJob(p) },
-                        0,
-                    );
+                    let _ = lv::abort_job(&dd, &dl.capped(Duration::from_secs(2)));
                 }
                 return Err(lv_failure(
                     &format!("{dom}: migration to {target} failed"),

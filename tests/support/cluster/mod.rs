@@ -67,9 +67,8 @@ pub fn alive(pid: u32) -> bool {
 }
 
 pub fn signal(pid: u32, sig: i32) {
-    // SAFETY: kill(2) with a pid we started; no memory is involved.
-    unsafe {
-        libc::kill(pid as i32, sig);
+    if let Ok(sig) = nix::sys::signal::Signal::try_from(sig) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig);
     }
 }
 
@@ -446,6 +445,7 @@ pub trait PdeathSig {
 }
 
 impl PdeathSig for Command {
+    #[allow(unsafe_code)] // pre_exec: code run in the child between fork and exec
     fn pdeathsig(&mut self, sig: i32) -> &mut Command {
         // SAFETY: prctl is async-signal-safe and touches no memory of ours.
         unsafe {
