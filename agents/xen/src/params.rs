@@ -1,0 +1,230 @@
+//! The parameters of the Xen agent, as the heartbeat agent names them, and
+//! the checks a value must pass before any action runs; the meta-data.
+
+use ocf::{ActionSpec, AgentMeta, ParamSpec};
+
+use crate::xl::{INCOMING, MIGRATED_AWAY};
+
+/// Heartbeat's default for `xmfile`.
+pub const DEFAULT_XMFILE: &str = "/etc/xen/vm/MyDomU";
+
+/// Whether `name` can be a domain name we hand to `xl`: it goes into a
+/// `name="..."` config override and is taken for a domain id when numeric
+/// or for an option when it starts with `-`.
+pub fn check_domain_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("empty domain name".into());
+    }
+    if name
+        .chars()
+        .any(|c| c.is_control() || c == '"' || c == '\\')
+    {
+        return Err(
+            "a domain name must not contain quotes, backslashes or control characters".into(),
+        );
+    }
+    if name.trim() != name {
+        return Err("a domain name must not start or end with white space".into());
+    }
+    if name.starts_with('-') {
+        return Err("a domain name must not start with '-'".into());
+    }
+    if name.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("a numeric domain name would be taken for a domain id".into());
+    }
+    if name == "Domain-0" {
+        return Err("Domain-0 is the control domain".into());
+    }
+    if name.ends_with(MIGRATED_AWAY) || name.ends_with(INCOMING) {
+        return Err(
+            "names ending in --migratedaway or --incoming are xl's during migration".into(),
+        );
+    }
+    if name.len() > 255 {
+        return Err("domain name too long".into());
+    }
+    Ok(())
+}
+
+fn check_non_negative(v: &str) -> Result<(), String> {
+    match v.trim().parse::<i64>() {
+        Ok(n) if n >= 0 => Ok(()),
+        _ => Err("must be a non-negative number".into()),
+    }
+}
+
+fn check_absolute(v: &str) -> Result<(), String> {
+    if v.starts_with('/') {
+        Ok(())
+    } else {
+        Err("must be an absolute path".into())
+    }
+}
+
+static PARAMS: &[ParamSpec] = &[
+    ParamSpec::string("xmfile")
+        .required()
+        .default(DEFAULT_XMFILE)
+        .check(check_absolute)
+        .short("Xen control file")
+        .long("Absolute path to the Xen control file, for this virtual machine."),
+    ParamSpec::string("name")
+        .check(check_domain_name)
+        .short("Xen DomU name")
+        .long(
+            "Name of the virtual machine. When unset, it is read from the \
+             'name = \"...\"' line of xmfile (a plain quoted string; anything \
+             else is rejected), and when xmfile does not exist, the resource \
+             instance name is used.",
+        ),
+    ParamSpec::integer("shutdown_timeout")
+        .check(check_non_negative)
+        .short("Shutdown escalation timeout")
+        .long(
+            "The Xen agent will first try an orderly shutdown using xl shutdown. \
+             Should this not succeed within this timeout, the agent will escalate \
+             to xl destroy, forcibly killing the node. If this is not set, it will \
+             default to two-third of the stop action timeout. Setting this value \
+             to 0 forces an immediate destroy. The stop timeout always wins: some \
+             of it is kept for xl destroy.",
+        ),
+    ParamSpec::boolean("shutdown_acpi")
+        .default("0")
+        .short("Simulate power button event on shutdown")
+        .long(
+            "Handle shutdown by simulating an ACPI power button event. Enable \
+             this to allow graceful shutdown for HVM domains without installed PV \
+             drivers.",
+        ),
+    ParamSpec::boolean("allow_mem_management")
+        .default("0")
+        .short("Use dynamic memory management")
+        .long(
+            "This parameter enables dynamic adjustment of memory for start and \
+             stop actions used for Dom0 and the DomUs. The default is to not \
+             adjust memory dynamically.",
+        ),
+    ParamSpec::string("node_ip_attribute")
+        .short("Node attribute containing target IP address")
+        .long(
+            "In case of a live migration, the system will default to using the IP \
+             address associated with the hostname via DNS or /etc/hosts. This \
+             parameter allows you to specify a node attribute that will be queried \
+             instead for the target node, overriding the IP address. This allows \
+             you to use a dedicated network for live migration traffic to a \
+             specific node. Warning: make very sure the IP address does point to \
+             the right node.",
+        ),
+    ParamSpec::integer("reserved_Dom0_memory")
+        .default("512")
+        .check(check_non_negative)
+        .short("Minimum Dom0 memory")
+        .long(
+            "In case memory management is used, this parameter defines the \
+             minimum amount of memory to be reserved for the dom0. The default \
+             minimum memory is 512MB.",
+        ),
+    ParamSpec::boolean("autoset_utilization_cpu")
+        .default("false")
+        .short("Enable auto-setting the CPU utilization of the resource")
+        .long(
+            "If set true, the agent will detect the number of domain's vCPUs from \
+             Xen, and put it into the CPU utilization of the resource when the \
+             monitor is executed.",
+        ),
+    ParamSpec::boolean("autoset_utilization_hv_memory")
+        .default("false")
+        .short("Enable auto-setting the hv_memory utilization of the resource")
+        .long(
+            "If set true, the agent will detect the number of memory from Xen, and \
+             put it into the hv_memory utilization of the resource when the \
+             monitor is executed.",
+        ),
+    ParamSpec::string("monitor_scripts")
+        .short("list of space separated monitor scripts")
+        .long(
+            "To additionally monitor services within the unprivileged domain, add \
+             this parameter with a list of scripts to monitor. Each is run without \
+             arguments; one that exits non-zero makes the monitor fail.",
+        ),
+];
+
+static ACTIONS: &[ActionSpec] = &[
+    ActionSpec::new("start", 60),
+    ActionSpec::new("stop", 40),
+    ActionSpec::new("migrate_from", 120),
+    ActionSpec::new("migrate_to", 120),
+    ActionSpec::new("monitor", 30).interval(10).depth(0),
+    ActionSpec::new("meta-data", 5),
+    ActionSpec::new("validate-all", 5),
+];
+
+pub static META: AgentMeta = AgentMeta {
+    name: "Xen",
+    version: "1.0",
+    shortdesc: "Manages Xen unprivileged domains (DomUs)",
+    longdesc: "Resource Agent for the Xen Hypervisor. Manages Xen virtual machine \
+               instances by mapping cluster resource start and stop, to Xen create \
+               and shutdown, respectively, with the xl toolstack.\n\n\
+               A note on names: the name is taken from the name parameter, else \
+               extracted from the config file (the xmfile attribute) if it is a \
+               simple assignment of a quoted string, else, when the config file is \
+               missing, the instance id. Set the name parameter if the config file \
+               may be missing (shared storage).\n\n\
+               Para-virtualized guests can also be migrated by enabling the \
+               meta_attribute allow-migrate.",
+    params: PARAMS,
+    actions: ACTIONS,
+    special: None,
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsafe_names_are_refused() {
+        for ok in ["vm1", "my vm", "web-01.example", "vm_%d", "a'b"] {
+            assert_eq!(check_domain_name(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "",
+            "a\"b",
+            "a\\b",
+            "a\nb",
+            " lead",
+            "trail ",
+            "-x",
+            "42",
+            "Domain-0",
+            "vm--migratedaway",
+            "vm--incoming",
+        ] {
+            assert!(check_domain_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn meta_data_has_the_heartbeat_parameters_and_actions() {
+        let xml = META.render();
+        for p in [
+            "xmfile",
+            "name",
+            "shutdown_timeout",
+            "shutdown_acpi",
+            "allow_mem_management",
+            "node_ip_attribute",
+            "reserved_Dom0_memory",
+            "autoset_utilization_cpu",
+            "autoset_utilization_hv_memory",
+            "monitor_scripts",
+        ] {
+            assert!(xml.contains(&format!("<parameter name=\"{p}\"")), "{p}");
+        }
+        assert!(xml.contains("default=\"/etc/xen/vm/MyDomU\""));
+        assert!(
+            xml.contains("<action name=\"monitor\" depth=\"0\" timeout=\"30s\" interval=\"10s\"/>")
+        );
+        assert!(xml.contains("<action name=\"migrate_to\" timeout=\"120s\"/>"));
+    }
+}
