@@ -29,14 +29,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ocf::{
-    AgentMeta, Context, Deadline, Failure, OcfResult, OcfStatus, Output, Params, Record,
-    ResourceAgent,
+    AgentMeta, Context, Deadline, Failure, OcfResult, OcfStatus, Params, Record, ResourceAgent,
 };
 
 use crate::params::META;
 pub use crate::params::{check_domain_name, DEFAULT_XMFILE};
-use crate::xl::MIGRATED_AWAY;
 pub use crate::xl::{parse_config_name, parse_list, parse_total_memory, ConfigName, ListEntry};
+use crate::xl::{Xl, MIGRATED_AWAY};
 
 /// How long a domain we started may be missing from `xl list` before it
 /// counts as stopped: a rebooting guest disappears for a second or two.
@@ -53,6 +52,7 @@ const POLL: Duration = Duration::from_millis(250);
 /// One Xen guest.
 #[derive(Debug)]
 pub struct Xen {
+    xl: Xl,
     xmfile: PathBuf,
     /// The domain name, or why there is none.
     name: Result<String, Failure>,
@@ -116,28 +116,11 @@ impl Xen {
         }
     }
 
-    fn xl<I, S>(&self, ctx: &Context, dl: &Deadline, args: I) -> Result<Output, Failure>
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<std::ffi::OsStr>,
-    {
-        Ok(ctx.tools().command("xl")?.args(args).run(dl)?)
-    }
-
-    /// `xl list DOM` succeeds: the domain exists here.
-    fn exists(&self, ctx: &Context, dl: &Deadline, dom: &str) -> Result<bool, Failure> {
-        let out = self.xl(ctx, dl, ["list", dom])?;
-        if !out.success() {
-            ocf::debug!("xl list {dom}: {}", out.message());
-        }
-        Ok(out.success())
-    }
-
-    /// Like [`Xen::exists`], but a domain we started here gets
+    /// Like [`Xl::exists`], but a domain we started here gets
     /// [`REBOOT_GRACE`] to show up again: a rebooting guest vanishes from
     /// `xl list` for a moment.
-    fn exists_with_grace(&self, ctx: &Context, dl: &Deadline, dom: &str) -> Result<bool, Failure> {
-        if self.exists(ctx, dl, dom)? {
+    fn exists_with_grace(&self, dl: &Deadline, dom: &str) -> Result<bool, Failure> {
+        if self.xl.exists(dl, dom)? {
             return Ok(true);
         }
         if self.recorded.as_deref() != Some(dom) {
@@ -150,7 +133,7 @@ impl Xen {
         let grace = dl.capped(REBOOT_GRACE);
         Ok(grace
             .wait_for(Duration::from_secs(1), || {
-                self.exists(ctx, &grace, dom).ok().filter(|&b| b)
+                self.xl.exists(&grace, dom).ok().filter(|&b| b)
             })
             .is_some())
     }
@@ -172,23 +155,14 @@ impl Xen {
     /// Rebalance memory over the running guests, as heartbeat does:
     /// `(total - reserved_Dom0_memory) / (running + new)` each. Best effort:
     /// returns the new size, or `None` when disabled or not computable.
-    fn adjust_memory(&self, ctx: &Context, dl: &Deadline, new: i64) -> Option<i64> {
+    fn adjust_memory(&self, dl: &Deadline, new: i64) -> Option<i64> {
         if !self.mem_management {
             return None;
         }
-        let run = |args: &[&str]| match self.xl(ctx, dl, args) {
-            Ok(o) if o.success() => Some(o.stdout),
-            Ok(o) => {
-                ocf::warn!("xl {}: {}", args.join(" "), o.message());
-                None
-            }
-            Err(e) => {
-                ocf::warn!("{}", e.reason);
-                None
-            }
-        };
-        let total = parse_total_memory(&run(&["info"])?)?;
-        let running: Vec<ListEntry> = parse_list(&run(&["list"])?)
+        let total = self.xl.total_memory(dl)?;
+        let running: Vec<ListEntry> = self
+            .xl
+            .domains(dl)?
             .into_iter()
             .filter(|e| e.domid != 0)
             .collect();
@@ -198,7 +172,7 @@ impl Xen {
         };
         let mem = (total - self.reserved_dom0) / (count + new);
         for d in &running {
-            run(&["mem-set", &d.domid.to_string(), &mem.to_string()]);
+            self.xl.mem_set(dl, d.domid, mem);
         }
         let names: Vec<&str> = running.iter().map(|d| d.name.as_str()).collect();
         ocf::info!(
@@ -214,10 +188,7 @@ impl Xen {
         let Some(instance) = &self.instance else {
             return;
         };
-        let Ok(out) = self.xl(ctx, dl, ["list", dom]) else {
-            return;
-        };
-        let Some(entry) = parse_list(&out.stdout).into_iter().next() else {
+        let Some(entry) = self.xl.entry(dl, dom) else {
             return;
         };
         let tools = ctx.tools();
@@ -313,17 +284,8 @@ impl Xen {
                 "Xen domain {dom} will be stopped (timeout: {:.0}s)",
                 phase.remaining().as_secs_f64()
             );
-            let args: &[&str] = if self.shutdown_acpi {
-                &["trigger", dom, "power"]
-            } else {
-                &["shutdown", dom]
-            };
-            let asked = match self.xl(ctx, &phase, args) {
-                Ok(o) if o.success() => true,
-                Ok(o) => {
-                    ocf::warn!("xl {} failed: {}", args[0], o.message());
-                    false
-                }
+            let asked = match self.xl.shutdown(&phase, dom, self.shutdown_acpi) {
+                Ok(()) => true,
                 Err(e) => {
                     ocf::warn!("{}", e.reason);
                     false
@@ -332,7 +294,7 @@ impl Xen {
             if asked {
                 let gone = phase.wait_for(POLL, || {
                     ocf::debug!("{dom} still not stopped. Waiting...");
-                    self.exists(ctx, &phase, dom).ok().filter(|&b| !b)
+                    self.xl.exists(&phase, dom).ok().filter(|&b| !b)
                 });
                 if gone.is_some() {
                     ocf::info!("Xen domain {dom} stopped.");
@@ -342,12 +304,12 @@ impl Xen {
         }
         ocf::warn!("Xen domain {dom} will be destroyed!");
         let gone = dl.wait_for(Duration::from_secs(1), || {
-            if let Ok(o) = self.xl(ctx, dl, ["destroy", dom]) {
+            if let Ok(o) = self.xl.destroy(dl, dom) {
                 if !o.success() {
                     ocf::warn!("xl destroy {dom}: {}", o.message());
                 }
             }
-            self.exists(ctx, dl, dom).ok().filter(|&b| !b)
+            self.xl.exists(dl, dom).ok().filter(|&b| !b)
         });
         if gone.is_none() {
             return Err(Failure::generic(format!(
@@ -381,6 +343,7 @@ impl ResourceAgent for Xen {
             instance.as_deref(),
         );
         Ok(Xen {
+            xl: Xl::new(ctx),
             xmfile,
             name,
             recorded,
@@ -415,7 +378,7 @@ impl ResourceAgent for Xen {
     fn start(&self, ctx: &Context) -> OcfResult {
         let dom = self.domain_name()?;
         let dl = ctx.deadline();
-        if self.exists(ctx, &dl, dom)? {
+        if self.xl.exists(&dl, dom)? {
             ocf::info!("Xen domain {dom} already running.");
             self.remember(ctx, dom);
             return Ok(OcfStatus::Success);
@@ -426,17 +389,11 @@ impl ResourceAgent for Xen {
                 self.xmfile.display()
             )));
         }
-        let mem = self.adjust_memory(ctx, &dl, 1);
-        let mut args = vec![
-            "create".to_string(),
-            self.xmfile.to_string_lossy().into_owned(),
-            format!("name=\"{dom}\""),
-        ];
+        let mem = self.adjust_memory(&dl, 1);
         if let Some(m) = mem {
             ocf::info!("New memory for virtual domains: {m}");
-            args.push(format!("memory={m}"));
         }
-        let out = self.xl(ctx, &dl, &args)?;
+        let out = self.xl.create(&dl, &self.xmfile, dom, mem)?;
         if !out.success() {
             return Err(Failure::generic(format!(
                 "xl create {} failed: {}",
@@ -445,7 +402,7 @@ impl ResourceAgent for Xen {
             )));
         }
         self.remember(ctx, dom);
-        if self.exists_wait(ctx, &dl, dom).is_none() {
+        if self.exists_wait(&dl, dom).is_none() {
             return Err(Failure::generic(format!(
                 "Xen domain {dom} was created but is not listed; gave up at the start timeout"
             )));
@@ -477,9 +434,9 @@ impl ResourceAgent for Xen {
         let dl = ctx.deadline();
         let away = format!("{dom}{MIGRATED_AWAY}");
         let reserve = (dl.total() / 3).min(DESTROY_RESERVE);
-        let victim = if self.exists_with_grace(ctx, &dl.reserving(reserve), dom)? {
+        let victim = if self.exists_with_grace(&dl.reserving(reserve), dom)? {
             Some(dom.to_string())
-        } else if self.exists(ctx, &dl, &away)? {
+        } else if self.xl.exists(&dl, &away)? {
             ocf::info!("Xen domain {dom} is migrating");
             Some(away)
         } else {
@@ -491,10 +448,10 @@ impl ResourceAgent for Xen {
                 ocf::info!("Xen domain {dom} already stopped.");
                 // Listed as gone but still instantiated has been seen: nuke
                 // it once more, as heartbeat does.
-                let _ = self.xl(ctx, &dl, ["destroy", dom]);
+                let _ = self.xl.destroy(&dl, dom);
             }
         }
-        self.adjust_memory(ctx, &dl, 0);
+        self.adjust_memory(&dl, 0);
         self.forget(ctx);
         Ok(OcfStatus::Success)
     }
@@ -548,7 +505,7 @@ impl ResourceAgent for Xen {
                 "{dom}: migrate_to needs the target node (OCF_RESKEY_CRM_meta_migrate_target)"
             ))
         })?;
-        if !self.exists(ctx, &dl, dom)? {
+        if !self.xl.exists(&dl, dom)? {
             return Err(Failure::generic(format!(
                 "{dom}: migrate_to: Not active locally!"
             )));
@@ -560,7 +517,7 @@ impl ResourceAgent for Xen {
             )));
         }
         ocf::info!("{dom}: Starting xl migrate to {target}");
-        let out = self.xl(ctx, &dl, ["migrate", dom, addr.as_str()])?;
+        let out = self.xl.migrate(&dl, dom, &addr)?;
         if !out.success() {
             return Err(Failure::generic(format!(
                 "{dom}: xl migrate to {target} failed: {}",
@@ -568,7 +525,7 @@ impl ResourceAgent for Xen {
             )));
         }
         self.forget(ctx);
-        self.adjust_memory(ctx, &dl, 0);
+        self.adjust_memory(&dl, 0);
         ocf::info!("{dom}: xl migrate to {target} succeeded.");
         Ok(OcfStatus::Success)
     }
@@ -577,13 +534,13 @@ impl ResourceAgent for Xen {
         let dom = self.domain_name()?;
         let wait = ctx.timeout.map(|t| t * 2 / 3).unwrap_or(MIGRATE_FROM_WAIT);
         let dl = ctx.deadline().capped(wait);
-        if self.exists_wait(ctx, &dl, dom).is_none() {
+        if self.exists_wait(&dl, dom).is_none() {
             return Err(Failure::generic(format!(
                 "{dom}: Not active locally, migration failed!"
             )));
         }
         self.remember(ctx, dom);
-        self.adjust_memory(ctx, &ctx.deadline(), 0);
+        self.adjust_memory(&ctx.deadline(), 0);
         ocf::info!("{dom}: Active locally, migration successful");
         Ok(OcfStatus::Success)
     }
@@ -591,9 +548,9 @@ impl ResourceAgent for Xen {
 
 impl Xen {
     /// Poll until `dom` is listed, within `dl`.
-    fn exists_wait(&self, ctx: &Context, dl: &Deadline, dom: &str) -> Option<()> {
+    fn exists_wait(&self, dl: &Deadline, dom: &str) -> Option<()> {
         dl.wait_for(POLL, || {
-            self.exists(ctx, dl, dom).ok().filter(|&b| b).map(|_| ())
+            self.xl.exists(dl, dom).ok().filter(|&b| b).map(|_| ())
         })
     }
 
@@ -602,9 +559,9 @@ impl Xen {
         let dom = self.domain_name()?;
         let dl = ctx.deadline();
         let running = if ctx.is_probe() {
-            self.exists(ctx, &dl, dom)?
+            self.xl.exists(&dl, dom)?
         } else {
-            self.exists_with_grace(ctx, &dl, dom)?
+            self.exists_with_grace(&dl, dom)?
         };
         if !running {
             if self.recorded.as_deref() == Some(dom) {

@@ -1,9 +1,134 @@
-//! The `xl` toolstack as this agent sees it: the names xl gives domains
-//! during a migration, the `name` line of an xl config file, and the output
-//! of `xl list` and `xl info`.
+//! The `xl` toolstack as this agent uses it: every `xl` command line
+//! ([`Xl`]), the names xl gives domains during a migration, the `name` line
+//! of an xl config file, and the output of `xl list` and `xl info`.
 //!
-//! Parsing is kept apart from running so it can be tested on captured
-//! output: xl cannot run without a Xen hypervisor.
+//! [`Xl`] only builds argument vectors and runs them inside the deadline it
+//! is given; what a failure means (fatal, retried, logged) is the agent's
+//! decision. Parsing is kept apart from running so it can be tested on
+//! captured output: xl cannot run without a Xen hypervisor.
+
+use std::ffi::OsStr;
+use std::path::Path;
+
+use ocf::{Context, Deadline, Failure, Output, Tools};
+
+/// The `xl` of this node, looked up on the caller's `PATH` at every run: a
+/// run without it is OCF_ERR_INSTALLED (`validate` requires it first).
+#[derive(Clone, Debug)]
+pub struct Xl {
+    tools: Tools,
+}
+
+impl Xl {
+    pub fn new(ctx: &Context) -> Xl {
+        Xl { tools: ctx.tools() }
+    }
+
+    /// `xl <args...>` within `dl`.
+    pub fn run<I, S>(&self, dl: &Deadline, args: I) -> Result<Output, Failure>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        Ok(self.tools.command("xl")?.args(args).run(dl)?)
+    }
+
+    /// `xl list DOM` succeeds: the domain exists here.
+    pub fn exists(&self, dl: &Deadline, dom: &str) -> Result<bool, Failure> {
+        let out = self.run(dl, ["list", dom])?;
+        if !out.success() {
+            ocf::debug!("xl list {dom}: {}", out.message());
+        }
+        Ok(out.success())
+    }
+
+    /// The `xl list DOM` line of `dom`, best effort (`None` when xl cannot
+    /// run or prints no domain line).
+    pub fn entry(&self, dl: &Deadline, dom: &str) -> Option<ListEntry> {
+        let out = self.run(dl, ["list", dom]).ok()?;
+        parse_list(&out.stdout).into_iter().next()
+    }
+
+    /// `xl create XMFILE name="DOM" [memory=MB]`: the name given on the
+    /// command line wins over the file's.
+    pub fn create(
+        &self,
+        dl: &Deadline,
+        xmfile: &Path,
+        dom: &str,
+        memory: Option<i64>,
+    ) -> Result<Output, Failure> {
+        let mut args = vec![
+            "create".to_string(),
+            xmfile.to_string_lossy().into_owned(),
+            format!("name=\"{dom}\""),
+        ];
+        if let Some(m) = memory {
+            args.push(format!("memory={m}"));
+        }
+        self.run(dl, &args)
+    }
+
+    /// Ask `dom` to shut down: `xl shutdown DOM`, or with `acpi` the power
+    /// button, `xl trigger DOM power`. A failure names the subcommand.
+    pub fn shutdown(&self, dl: &Deadline, dom: &str, acpi: bool) -> Result<(), Failure> {
+        let args: &[&str] = if acpi {
+            &["trigger", dom, "power"]
+        } else {
+            &["shutdown", dom]
+        };
+        let out = self.run(dl, args)?;
+        if out.success() {
+            Ok(())
+        } else {
+            Err(Failure::generic(format!(
+                "xl {} failed: {}",
+                args[0],
+                out.message()
+            )))
+        }
+    }
+
+    /// `xl destroy DOM`.
+    pub fn destroy(&self, dl: &Deadline, dom: &str) -> Result<Output, Failure> {
+        self.run(dl, ["destroy", dom])
+    }
+
+    /// `xl migrate DOM ADDRESS`.
+    pub fn migrate(&self, dl: &Deadline, dom: &str, address: &str) -> Result<Output, Failure> {
+        self.run(dl, ["migrate", dom, address])
+    }
+
+    /// `total_memory` of `xl info`, in MB; best effort.
+    pub fn total_memory(&self, dl: &Deadline) -> Option<i64> {
+        parse_total_memory(&self.stdout_or_warn(dl, &["info"])?)
+    }
+
+    /// Every domain `xl list` shows, Domain-0 included; best effort.
+    pub fn domains(&self, dl: &Deadline) -> Option<Vec<ListEntry>> {
+        Some(parse_list(&self.stdout_or_warn(dl, &["list"])?))
+    }
+
+    /// `xl mem-set DOMID MB`; best effort.
+    pub fn mem_set(&self, dl: &Deadline, domid: u32, mb: i64) {
+        self.stdout_or_warn(dl, &["mem-set", &domid.to_string(), &mb.to_string()]);
+    }
+
+    /// What `xl <args...>` printed, or `None` with a warning saying why not.
+    fn stdout_or_warn(&self, dl: &Deadline, args: &[&str]) -> Option<String> {
+        match self.run(dl, args) {
+            Ok(o) if o.success() => Some(o.stdout),
+            Ok(o) => {
+                ocf::warn!("xl {}: {}", args.join(" "), o.message());
+                None
+            }
+            Err(e) => {
+                ocf::warn!("{}", e.reason);
+                None
+            }
+        }
+    }
+}
 
 /// Suffix xl gives the source domain while a migration finishes.
 pub const MIGRATED_AWAY: &str = "--migratedaway";
