@@ -25,7 +25,7 @@
 pub mod params;
 pub mod xl;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use ocf::{
@@ -33,7 +33,7 @@ use ocf::{
 };
 
 use crate::params::META;
-pub use crate::params::{check_domain_name, DEFAULT_XMFILE};
+pub use crate::params::{check_domain_name, Config, DEFAULT_XMFILE};
 pub use crate::xl::{parse_config_name, parse_list, parse_total_memory, ConfigName, ListEntry};
 use crate::xl::{Xl, MIGRATED_AWAY};
 
@@ -52,22 +52,14 @@ const POLL: Duration = Duration::from_millis(250);
 /// One Xen guest.
 #[derive(Debug)]
 pub struct Xen {
+    cfg: Config,
     xl: Xl,
-    xmfile: PathBuf,
     /// The domain name, or why there is none.
     name: Result<String, Failure>,
     /// The name recorded when we started (or received) the domain here.
     recorded: Option<String>,
     record: Record,
     instance: Option<String>,
-    shutdown_timeout: Option<Duration>,
-    shutdown_acpi: bool,
-    mem_management: bool,
-    reserved_dom0: i64,
-    node_ip_attribute: Option<String>,
-    util_cpu: bool,
-    util_mem: bool,
-    monitor_scripts: Vec<String>,
 }
 
 impl Xen {
@@ -149,14 +141,14 @@ impl Xen {
     /// Run the monitor scripts; the first failing one is the failure.
     fn run_monitor_scripts(&self, ctx: &Context, dl: &Deadline) -> Result<(), Failure> {
         ctx.tools()
-            .run_scripts("monitor script", &self.monitor_scripts, dl)
+            .run_scripts("monitor script", &self.cfg.monitor_scripts, dl)
     }
 
     /// Rebalance memory over the running guests, as heartbeat does:
     /// `(total - reserved_Dom0_memory) / (running + new)` each. Best effort:
     /// returns the new size, or `None` when disabled or not computable.
     fn adjust_memory(&self, dl: &Deadline, new: i64) -> Option<i64> {
-        if !self.mem_management {
+        if !self.cfg.mem_management {
             return None;
         }
         let total = self.xl.total_memory(dl)?;
@@ -170,7 +162,7 @@ impl Xen {
             (0, 0) => 1,
             (n, _) => n,
         };
-        let mem = (total - self.reserved_dom0) / (count + new);
+        let mem = (total - self.cfg.reserved_dom0) / (count + new);
         for d in &running {
             self.xl.mem_set(dl, d.domid, mem);
         }
@@ -193,10 +185,10 @@ impl Xen {
         };
         let tools = ctx.tools();
         let mut attrs = Vec::new();
-        if self.util_cpu {
+        if self.cfg.util_cpu {
             attrs.push(("cpu", entry.vcpus.to_string()));
         }
-        if self.util_mem {
+        if self.cfg.util_mem {
             attrs.push(("hv_memory", entry.mem.to_string()));
         }
         for (attr, val) in attrs {
@@ -237,7 +229,7 @@ impl Xen {
     /// The address to migrate to: `node_ip_attribute` of the target node if
     /// set there, else the node name.
     fn migration_address(&self, ctx: &Context, dl: &Deadline, target: &str) -> String {
-        let Some(attr) = &self.node_ip_attribute else {
+        let Some(attr) = &self.cfg.node_ip_attribute else {
             return target.to_string();
         };
         let cmd = match ctx.tools().command("crm_attribute") {
@@ -274,6 +266,7 @@ impl Xen {
     /// all within `dl`.
     fn stop_domain(&self, ctx: &Context, dl: &Deadline, dom: &str) -> Result<(), Failure> {
         let orderly = self
+            .cfg
             .shutdown_timeout
             .or(ctx.timeout.map(|t| t * 2 / 3))
             .unwrap_or(DEFAULT_SHUTDOWN);
@@ -284,7 +277,7 @@ impl Xen {
                 "Xen domain {dom} will be stopped (timeout: {:.0}s)",
                 phase.remaining().as_secs_f64()
             );
-            let asked = match self.xl.shutdown(&phase, dom, self.shutdown_acpi) {
+            let asked = match self.xl.shutdown(&phase, dom, self.cfg.shutdown_acpi) {
                 Ok(()) => true,
                 Err(e) => {
                     ocf::warn!("{}", e.reason);
@@ -327,43 +320,33 @@ impl ResourceAgent for Xen {
     }
 
     fn configure(p: Params, ctx: &Context) -> Result<Self, Failure> {
-        let xmfile = PathBuf::from(p.str("xmfile").unwrap_or(DEFAULT_XMFILE));
+        let cfg = Config::from_params(&p);
         let instance = ctx
             .env
             .non_empty("OCF_RESOURCE_INSTANCE")
             .map(str::to_string);
-        let record = Record::new(&["Xen", &ctx.instance, &xmfile.to_string_lossy(), "domain"]);
+        let record = Record::new(&[
+            "Xen",
+            &ctx.instance,
+            &cfg.xmfile.to_string_lossy(),
+            "domain",
+        ]);
         let recorded = record
             .read(&ctx.env)
             .filter(|n| check_domain_name(n).is_ok());
         let name = Xen::resolve_name(
-            p.str("name"),
-            &xmfile,
+            cfg.name.as_deref(),
+            &cfg.xmfile,
             recorded.as_deref(),
             instance.as_deref(),
         );
         Ok(Xen {
+            cfg,
             xl: Xl::new(ctx),
-            xmfile,
             name,
             recorded,
             record,
             instance,
-            shutdown_timeout: p
-                .int("shutdown_timeout")
-                .map(|s| Duration::from_secs(s.max(0) as u64)),
-            shutdown_acpi: p.bool("shutdown_acpi"),
-            mem_management: p.bool("allow_mem_management"),
-            reserved_dom0: p.int("reserved_Dom0_memory").unwrap_or(512),
-            node_ip_attribute: p.str("node_ip_attribute").map(str::to_string),
-            util_cpu: p.bool("autoset_utilization_cpu"),
-            util_mem: p.bool("autoset_utilization_hv_memory"),
-            monitor_scripts: p
-                .str("monitor_scripts")
-                .unwrap_or("")
-                .split_whitespace()
-                .map(str::to_string)
-                .collect(),
         })
     }
 
@@ -383,21 +366,21 @@ impl ResourceAgent for Xen {
             self.remember(ctx, dom);
             return Ok(OcfStatus::Success);
         }
-        if !self.xmfile.is_file() {
+        if !self.cfg.xmfile.is_file() {
             return Err(Failure::installed(format!(
                 "Config file {} for {dom} does not exist.",
-                self.xmfile.display()
+                self.cfg.xmfile.display()
             )));
         }
         let mem = self.adjust_memory(&dl, 1);
         if let Some(m) = mem {
             ocf::info!("New memory for virtual domains: {m}");
         }
-        let out = self.xl.create(&dl, &self.xmfile, dom, mem)?;
+        let out = self.xl.create(&dl, &self.cfg.xmfile, dom, mem)?;
         if !out.success() {
             return Err(Failure::generic(format!(
                 "xl create {} failed: {}",
-                self.xmfile.display(),
+                self.cfg.xmfile.display(),
                 out.message()
             )));
         }
@@ -407,7 +390,7 @@ impl ResourceAgent for Xen {
                 "Xen domain {dom} was created but is not listed; gave up at the start timeout"
             )));
         }
-        if !self.monitor_scripts.is_empty() {
+        if !self.cfg.monitor_scripts.is_empty() {
             let mut last = None;
             let ok = dl.wait_for(Duration::from_secs(1), || {
                 match self.run_monitor_scripts(ctx, &dl) {
@@ -468,26 +451,26 @@ impl ResourceAgent for Xen {
 
     fn validate_all(&self, ctx: &Context) -> OcfResult {
         let dom = self.domain_name()?;
-        let meta = std::fs::metadata(&self.xmfile).map_err(|e| {
+        let meta = std::fs::metadata(&self.cfg.xmfile).map_err(|e| {
             Failure::installed(format!(
                 "Config file {} for {dom}: {e}",
-                self.xmfile.display()
+                self.cfg.xmfile.display()
             ))
         })?;
         if !meta.is_file() {
             return Err(Failure::installed(format!(
                 "Config file {} for {dom} is not a regular file",
-                self.xmfile.display()
+                self.cfg.xmfile.display()
             )));
         }
-        std::fs::File::open(&self.xmfile).map_err(|e| {
+        std::fs::File::open(&self.cfg.xmfile).map_err(|e| {
             Failure::installed(format!(
                 "Config file {} for {dom}: {e}",
-                self.xmfile.display()
+                self.cfg.xmfile.display()
             ))
         })?;
         let tools = ctx.tools();
-        for script in &self.monitor_scripts {
+        for script in &self.cfg.monitor_scripts {
             tools.find(script).ok_or_else(|| {
                 Failure::installed(format!(
                     "monitor script {script} not found or not executable"
@@ -569,7 +552,7 @@ impl Xen {
             }
             return Ok(OcfStatus::NotRunning);
         }
-        if utilization && (self.util_cpu || self.util_mem) {
+        if utilization && (self.cfg.util_cpu || self.cfg.util_mem) {
             self.update_utilization(ctx, &dl, dom);
         }
         self.run_monitor_scripts(ctx, &dl)?;

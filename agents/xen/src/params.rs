@@ -1,7 +1,11 @@
 //! The parameters of the Xen agent, as the heartbeat agent names them, and
-//! the checks a value must pass before any action runs; the meta-data.
+//! the checks a value must pass before any action runs ([`PARAMS`], which
+//! the meta-data prints); [`Config`] is what they say, typed.
 
-use ocf::{ActionSpec, AgentMeta, ParamSpec};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ocf::{ActionSpec, AgentMeta, ParamSpec, Params};
 
 use crate::xl::{INCOMING, MIGRATED_AWAY};
 
@@ -61,7 +65,7 @@ fn check_absolute(v: &str) -> Result<(), String> {
     }
 }
 
-static PARAMS: &[ParamSpec] = &[
+pub static PARAMS: &[ParamSpec] = &[
     ParamSpec::string("xmfile")
         .required()
         .default(DEFAULT_XMFILE)
@@ -178,6 +182,54 @@ pub static META: AgentMeta = AgentMeta {
     special: None,
 };
 
+/// The parameters of one instance, typed, defaults applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub xmfile: PathBuf,
+    /// `name`, when set; otherwise the name comes from `xmfile` (or the
+    /// instance).
+    pub name: Option<String>,
+    /// `shutdown_timeout`; unset: two thirds of the stop timeout.
+    pub shutdown_timeout: Option<Duration>,
+    pub shutdown_acpi: bool,
+    /// `allow_mem_management`.
+    pub mem_management: bool,
+    /// `reserved_Dom0_memory`, MB.
+    pub reserved_dom0: i64,
+    pub node_ip_attribute: Option<String>,
+    /// `autoset_utilization_cpu`.
+    pub util_cpu: bool,
+    /// `autoset_utilization_hv_memory`.
+    pub util_mem: bool,
+    /// `monitor_scripts`, split at white space.
+    pub monitor_scripts: Vec<String>,
+}
+
+impl Config {
+    /// From parameters [`Params::parse`] checked against [`PARAMS`].
+    pub fn from_params(p: &Params) -> Config {
+        Config {
+            xmfile: PathBuf::from(p.str("xmfile").unwrap_or(DEFAULT_XMFILE)),
+            name: p.str("name").map(str::to_string),
+            shutdown_timeout: p
+                .int("shutdown_timeout")
+                .map(|s| Duration::from_secs(s.max(0) as u64)),
+            shutdown_acpi: p.bool("shutdown_acpi"),
+            mem_management: p.bool("allow_mem_management"),
+            reserved_dom0: p.int("reserved_Dom0_memory").unwrap_or(512),
+            node_ip_attribute: p.str("node_ip_attribute").map(str::to_string),
+            util_cpu: p.bool("autoset_utilization_cpu"),
+            util_mem: p.bool("autoset_utilization_hv_memory"),
+            monitor_scripts: p
+                .str("monitor_scripts")
+                .unwrap_or("")
+                .split_whitespace()
+                .map(str::to_string)
+                .collect(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,6 +254,37 @@ mod tests {
         ] {
             assert!(check_domain_name(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn parameters_are_typed_with_the_heartbeat_defaults() {
+        let parse = |pairs: &[(&str, &str)]| {
+            let env = ocf::Env::from_pairs(
+                pairs
+                    .iter()
+                    .map(|(k, v)| (format!("OCF_RESKEY_{k}"), v.to_string())),
+            );
+            Config::from_params(&Params::parse(PARAMS, &env).unwrap())
+        };
+        let c = parse(&[]);
+        assert_eq!(c.xmfile, PathBuf::from(DEFAULT_XMFILE));
+        assert_eq!(c.name, None);
+        assert_eq!(c.shutdown_timeout, None);
+        assert_eq!(c.reserved_dom0, 512);
+        assert!(!c.shutdown_acpi && !c.mem_management && !c.util_cpu && !c.util_mem);
+        assert!(c.monitor_scripts.is_empty());
+        let c = parse(&[
+            ("xmfile", "/etc/xen/vm1.cfg"),
+            ("name", "my vm"),
+            ("shutdown_timeout", "0"),
+            ("shutdown_acpi", "yes"),
+            ("monitor_scripts", " /bin/a  /bin/b "),
+        ]);
+        assert_eq!(c.xmfile, PathBuf::from("/etc/xen/vm1.cfg"));
+        assert_eq!(c.name.as_deref(), Some("my vm"));
+        assert_eq!(c.shutdown_timeout, Some(Duration::ZERO));
+        assert!(c.shutdown_acpi);
+        assert_eq!(c.monitor_scripts, ["/bin/a", "/bin/b"]);
     }
 
     #[test]
