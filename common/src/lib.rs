@@ -1,4 +1,5 @@
-//! `ocf`: everything resource-agents-rs agents share, written once.
+//! `ocf`: everything resource-agents-rs agents share, written once; with
+//! the value checks several agents' parameters use ([`checks`]).
 //!
 //! An agent describes its resource (parameters, actions) and implements
 //! [`ResourceAgent`]; this crate does the OCF plumbing around it the way the
@@ -15,6 +16,7 @@
 pub mod action;
 pub mod agent;
 pub mod checked;
+pub mod checks;
 pub mod cli;
 pub mod command;
 pub mod context;

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ocf::{ActionSpec, AgentMeta, ParamSpec, Params};
+use ocf::{checks, ActionSpec, AgentMeta, ParamSpec, Params};
 
 use crate::xl::{INCOMING, MIGRATED_AWAY};
 
@@ -50,26 +50,11 @@ pub fn check_domain_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn check_non_negative(v: &str) -> Result<(), String> {
-    match v.trim().parse::<i64>() {
-        Ok(n) if n >= 0 => Ok(()),
-        _ => Err("must be a non-negative number".into()),
-    }
-}
-
-fn check_absolute(v: &str) -> Result<(), String> {
-    if v.starts_with('/') {
-        Ok(())
-    } else {
-        Err("must be an absolute path".into())
-    }
-}
-
 pub static PARAMS: &[ParamSpec] = &[
     ParamSpec::string("xmfile")
         .required()
         .default(DEFAULT_XMFILE)
-        .check(check_absolute)
+        .check(checks::absolute_path)
         .short("Xen control file")
         .long("Absolute path to the Xen control file, for this virtual machine."),
     ParamSpec::string("name")
@@ -82,7 +67,7 @@ pub static PARAMS: &[ParamSpec] = &[
              instance name is used.",
         ),
     ParamSpec::integer("shutdown_timeout")
-        .check(check_non_negative)
+        .check(checks::non_negative)
         .short("Shutdown escalation timeout")
         .long(
             "The Xen agent will first try an orderly shutdown using xl shutdown. \
@@ -121,7 +106,7 @@ pub static PARAMS: &[ParamSpec] = &[
         ),
     ParamSpec::integer("reserved_Dom0_memory")
         .default("512")
-        .check(check_non_negative)
+        .check(checks::non_negative)
         .short("Minimum Dom0 memory")
         .long(
             "In case memory management is used, this parameter defines the \
