@@ -21,6 +21,10 @@
 //! - only `xl` (no `xm`, no `xen-list`/`xen-destroy`); during a migration
 //!   the source domain is called `<name>--migratedaway` (xl's name; xm's
 //!   was `migrating-<name>`).
+//!
+//! [`xl`] builds every `xl` command line and parses its output; [`params`]
+//! holds the parameter table and the typed [`Config`]; this file decides:
+//! which name, how long to wait, when to escalate.
 
 pub mod params;
 pub mod xl;
