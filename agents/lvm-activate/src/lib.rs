@@ -16,17 +16,16 @@
 //! * an lvm.conf wrong for the mode is OCF_ERR_CONFIGURED with one line
 //!   naming the setting.
 //!
-//! [`lvm`] and [`dm`] are shared with the legacy `LVM` agent.
-
-pub mod dm;
-pub mod lvm;
+//! LVM itself (the `lvm` tool, device-mapper state) is [`ra_lvm_tools`],
+//! shared with the legacy `LVM` agent and the rgmanager `lvm` persona.
 
 use ocf::{
     ActionSpec, AgentMeta, CheckedOnce, Context, Failure, OcfResult, OcfStatus, ParamSpec, Params,
     ResourceAgent,
 };
 
-use crate::lvm::{Lvm, VgInfo};
+use ra_lvm_tools::dm;
+use ra_lvm_tools::lvm::{self, Lvm, VgInfo};
 
 /// How the VG is protected against activation on two nodes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -11,13 +11,13 @@
 //!   active on this node under them; stop removes our tag.
 //!
 //! Monitor and status read device-mapper state only (see
-//! [`ra_lvm_activate::lvm::monitor`]).
+//! [`ra_lvm_tools::lvm::monitor`]).
 
 use ocf::{
     ActionSpec, AgentMeta, Context, Failure, OcfResult, OcfStatus, ParamSpec, Params, ResourceAgent,
 };
-use ra_lvm_activate::dm;
-use ra_lvm_activate::lvm::{self, Lvm, VgInfo};
+use ra_lvm_tools::dm;
+use ra_lvm_tools::lvm::{self, Lvm, VgInfo};
 
 static PARAMS: &[ParamSpec] = &[
     ParamSpec::string("volgrpname")

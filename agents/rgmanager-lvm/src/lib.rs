@@ -38,9 +38,9 @@ use ocf::{
     info, warn, ActionSpec, AgentMeta, Context, Failure, OcfResult, OcfStatus, ParamSpec, Params,
     ResourceAgent, Special, SpecialElement,
 };
-use ra_lvm_activate::dm;
-use ra_lvm_activate::lvm::{self, Lvm, LvmConf};
 use ra_lvm_activate::{AccessMode, Checked, LvmActivate};
+use ra_lvm_tools::dm;
+use ra_lvm_tools::lvm::{self, Lvm, LvmConf};
 
 static PARAMS: &[ParamSpec] = &[
     ParamSpec::string("name")
