@@ -346,52 +346,6 @@ impl LvmActivate {
             "-aey"
         }
     }
-
-    /// system_id mode: make the VG ours (taking it from another system ID,
-    /// logged), unless it is active here under that other owner.
-    fn claim_system_id(&self, ctx: &Context, c: &Checked) -> Result<(), Failure> {
-        let current = &c.vg.system_id;
-        if *current != c.system_id {
-            if !dm::vg_devices(&self.vg).is_empty() {
-                return Err(Failure::generic(format!(
-                    "{} belongs to system ID {current} but is active on this node; refusing to take it over",
-                    self.vg
-                )));
-            }
-            ocf::warn!(
-                "taking over {} from system ID {current} (ours: {})",
-                self.vg,
-                c.system_id
-            );
-            let mut args = vec![
-                "vgchange".to_string(),
-                "-y".into(),
-                "--config".into(),
-                format!("local/extra_system_ids=[\"{current}\"]"),
-                "--systemid".into(),
-                c.system_id.clone(),
-            ];
-            if self.majority_pvs {
-                args.push("--majoritypvs".into());
-            }
-            args.push(self.vg.clone());
-            c.lvm.run_ok(
-                ctx,
-                &format!("changing the system ID of {} to {}", self.vg, c.system_id),
-                &args,
-            )?;
-        }
-        // (Metadata cannot be written while PVs are missing.)
-        if c.vg.autoactivation && !c.vg.partial() {
-            ocf::info!("disabling autoactivation of {}", self.vg);
-            c.lvm.run_ok(
-                ctx,
-                "disabling autoactivation",
-                &["vgchange", "--setautoactivation", "n", &self.vg],
-            )?;
-        }
-        Ok(())
-    }
 }
 
 impl ResourceAgent for LvmActivate {
@@ -424,7 +378,7 @@ impl ResourceAgent for LvmActivate {
         let active = !dm::active_lvs(&self.vg, lv).is_empty();
         match self.mode().expect("checked") {
             AccessMode::SystemId => {
-                self.claim_system_id(ctx, &c)?;
+                lvm::claim_system_id(&c.lvm, ctx, &c.vg, &c.system_id, self.majority_pvs)?;
                 if !active {
                     self.activate(ctx, &c.lvm, "-ay", &[])?;
                 }

@@ -1,4 +1,4 @@
-//! LVM as both LVM agents use it: the `lvm` tool run as argument vectors,
+//! LVM as the LVM agents use it: the `lvm` tool run as argument vectors,
 //! what a VG looks like to this node, what lvm.conf says, VG ownership by tag
 //! or system ID, and the monitor that reads device-mapper state only.
 
@@ -401,6 +401,60 @@ pub fn release_tag(lvm: &Lvm, ctx: &Context, vg: &str, tag: &str) -> Result<(), 
         }
     }
     ocf::info!("tag {tag} removed from {vg}");
+    Ok(())
+}
+
+/// system_id mode: make `vg` ours (`ours` is this host's system ID),
+/// taking it from another system ID (logged, with `--majoritypvs` when
+/// `majority_pvs`), but never while it is active on this node under that
+/// other owner; then stop autoactivation of a complete VG, so nothing but
+/// the cluster activates it at boot.
+pub fn claim_system_id(
+    lvm: &Lvm,
+    ctx: &Context,
+    vg: &VgInfo,
+    ours: &str,
+    majority_pvs: bool,
+) -> Result<(), Failure> {
+    let current = &vg.system_id;
+    if current != ours {
+        if !dm::vg_devices(&vg.name).is_empty() {
+            return Err(Failure::generic(format!(
+                "{} belongs to system ID {current} but is active on this node; refusing to take it over",
+                vg.name
+            )));
+        }
+        ocf::warn!(
+            "taking over {} from system ID {current} (ours: {ours})",
+            vg.name
+        );
+        let mut args = vec![
+            "vgchange".to_string(),
+            "-y".into(),
+            "--config".into(),
+            format!("local/extra_system_ids=[\"{current}\"]"),
+            "--systemid".into(),
+            ours.to_string(),
+        ];
+        if majority_pvs {
+            args.push("--majoritypvs".into());
+        }
+        args.push(vg.name.clone());
+        lvm.run_ok(
+            ctx,
+            &format!("changing the system ID of {} to {ours}", vg.name),
+            &args,
+        )?;
+    }
+    // (Metadata cannot be written while PVs are missing.)
+    if vg.autoactivation && !vg.partial() {
+        ocf::info!("disabling autoactivation of {}", vg.name);
+        lvm.run_ok(
+            ctx,
+            "disabling autoactivation",
+            &["vgchange", "--setautoactivation", "n", &vg.name],
+        )?;
+    }
     Ok(())
 }
 
