@@ -79,8 +79,10 @@ pub enum Mode {
     Clvm,
 }
 
+/// One `LVM` resource: a whole volume group (named `LvmAgent` because
+/// [`Lvm`] is the tool).
 #[derive(Debug)]
-pub struct Lvm2 {
+pub struct LvmAgent {
     pub vg: String,
     pub exclusive: bool,
     pub tag: String,
@@ -88,10 +90,7 @@ pub struct Lvm2 {
     checked: ocf::CheckedOnce<(Lvm, VgInfo, Mode)>,
 }
 
-/// The agent type (named after the OCF type `LVM`).
-pub type LvmAgent = Lvm2;
-
-impl Lvm2 {
+impl LvmAgent {
     fn check(&self, ctx: &Context) -> Result<(Lvm, VgInfo, Mode), Failure> {
         if ctx.clone && self.exclusive {
             return Err(Failure::configured(
@@ -144,13 +143,13 @@ impl Lvm2 {
     }
 }
 
-impl ResourceAgent for Lvm2 {
+impl ResourceAgent for LvmAgent {
     fn meta() -> &'static AgentMeta {
         &META
     }
 
     fn configure(p: Params, _ctx: &Context) -> Result<Self, Failure> {
-        Ok(Lvm2 {
+        Ok(LvmAgent {
             vg: p.str("volgrpname").unwrap_or_default().to_string(),
             exclusive: p.bool("exclusive"),
             tag: p.str("tag").unwrap_or("pacemaker").to_string(),
