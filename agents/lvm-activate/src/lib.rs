@@ -25,7 +25,7 @@ use ocf::{
 };
 
 use ra_lvm_tools::dm;
-use ra_lvm_tools::lvm::{self, Lvm, VgInfo};
+use ra_lvm_tools::lvm::{self, LockDaemon, Lvm, VgInfo};
 
 /// How the VG is protected against activation on two nodes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -294,22 +294,8 @@ impl LvmActivate {
                     ));
                 }
             }
-            AccessMode::Lvmlockd => {
-                if !ocf::procs::running("lvmlockd") {
-                    return Err(Failure::generic("lvmlockd is not running"));
-                }
-                if ocf::procs::running("clvmd") {
-                    return Err(Failure::generic("clvmd is running next to lvmlockd"));
-                }
-            }
-            AccessMode::Clvmd => {
-                if !ocf::procs::running("clvmd") {
-                    return Err(Failure::generic("clvmd is not running"));
-                }
-                if ocf::procs::running("lvmlockd") {
-                    return Err(Failure::generic("lvmlockd is running next to clvmd"));
-                }
-            }
+            AccessMode::Lvmlockd => LockDaemon::Lvmlockd.require_alone(&self.vg)?,
+            AccessMode::Clvmd => LockDaemon::Clvmd.require_alone(&self.vg)?,
             AccessMode::Tagging => {}
         }
         Ok(Checked { lvm, vg, system_id })

@@ -259,6 +259,61 @@ impl VgInfo {
     }
 }
 
+/// The daemons serving cluster-wide LVM locks: clvmd for a VG with the
+/// clustered attribute, lvmlockd for a VG with a lock type. A shared VG
+/// activated without its daemon would be activated without the cluster's
+/// lock, so every LVM agent refuses that.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockDaemon {
+    Clvmd,
+    Lvmlockd,
+}
+
+impl LockDaemon {
+    pub fn name(self) -> &'static str {
+        match self {
+            LockDaemon::Clvmd => "clvmd",
+            LockDaemon::Lvmlockd => "lvmlockd",
+        }
+    }
+
+    fn other(self) -> LockDaemon {
+        match self {
+            LockDaemon::Clvmd => LockDaemon::Lvmlockd,
+            LockDaemon::Lvmlockd => LockDaemon::Clvmd,
+        }
+    }
+
+    /// `vg`, shared through this daemon, can be activated: the daemon runs.
+    pub fn require(self, vg: &str) -> Result<(), Failure> {
+        if ocf::procs::running(self.name()) {
+            return Ok(());
+        }
+        Err(Failure::generic(match self {
+            LockDaemon::Clvmd => {
+                format!("{vg} has the cluster attribute set, but clvmd is not running")
+            }
+            LockDaemon::Lvmlockd => {
+                format!("{vg} is shared through lvmlockd, but lvmlockd is not running")
+            }
+        }))
+    }
+
+    /// [`LockDaemon::require`], and the other daemon is not running next to
+    /// it: which of the two lvm commands then ask depends on lvm.conf alone.
+    pub fn require_alone(self, vg: &str) -> Result<(), Failure> {
+        self.require(vg)?;
+        if ocf::procs::running(self.other().name()) {
+            return Err(Failure::generic(format!(
+                "{} is running next to {}",
+                self.other().name(),
+                self.name()
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// `lvmconfig --typeconfig current`, flattened to `section/key` → value.
 #[derive(Clone, Debug, Default)]
 pub struct LvmConf {

@@ -17,7 +17,7 @@ use ocf::{
     ActionSpec, AgentMeta, Context, Failure, OcfResult, OcfStatus, ParamSpec, Params, ResourceAgent,
 };
 use ra_lvm_tools::dm;
-use ra_lvm_tools::lvm::{self, Lvm, VgInfo};
+use ra_lvm_tools::lvm::{self, LockDaemon, Lvm, VgInfo};
 
 static PARAMS: &[ParamSpec] = &[
     ParamSpec::string("volgrpname")
@@ -107,14 +107,7 @@ impl LvmAgent {
         };
         match mode {
             Mode::Tag => lvm::check_volume_list(&conf, &self.vg, &self.tag)?,
-            Mode::Clvm => {
-                if !ocf::procs::running("clvmd") {
-                    return Err(Failure::generic(format!(
-                        "{} has the cluster attribute set, but clvmd is not running",
-                        self.vg
-                    )));
-                }
-            }
+            Mode::Clvm => LockDaemon::Clvmd.require(&self.vg)?,
             Mode::Plain => {}
         }
         if conf.get("global/use_lvmetad").as_deref() == Some("1") {

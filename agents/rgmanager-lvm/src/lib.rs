@@ -40,7 +40,7 @@ use ocf::{
 };
 use ra_lvm_activate::{AccessMode, Checked, LvmActivate};
 use ra_lvm_tools::dm;
-use ra_lvm_tools::lvm::{self, Lvm, LvmConf};
+use ra_lvm_tools::lvm::{self, LockDaemon, Lvm, LvmConf};
 
 static PARAMS: &[ParamSpec] = &[
     ParamSpec::string("name")
@@ -278,12 +278,7 @@ impl RgLvm {
         let conf = lvm.config(ctx)?;
         let vg = lvm.usable_vg(ctx, &self.vg, self.lv.as_deref(), false)?;
         if vg.clustered() {
-            if !ocf::procs::running("clvmd") {
-                return Err(Failure::generic(format!(
-                    "{} has the cluster attribute set, but clvmd is not running",
-                    self.vg
-                )));
-            }
+            LockDaemon::Clvmd.require(&self.vg)?;
             return Ok(Setup {
                 checked: Checked {
                     lvm,
