@@ -1,5 +1,6 @@
 //! `ocf`: everything resource-agents-rs agents share, written once; with
-//! the value checks several agents' parameters use ([`checks`]).
+//! the value checks several agents' parameters use ([`checks`]) and what
+//! the rgmanager personas share ([`rgmanager`]).
 //!
 //! An agent describes its resource (parameters, actions) and implements
 //! [`ResourceAgent`]; this crate does the OCF plumbing around it the way the
@@ -28,6 +29,7 @@ pub mod meta;
 pub mod pacemaker;
 pub mod params;
 pub mod procs;
+pub mod rgmanager;
 pub mod state;
 pub mod status;
 pub mod trace;
