@@ -29,7 +29,7 @@
 use std::path::PathBuf;
 
 use ocf::{
-    info, warn, ActionSpec, AgentMeta, Context, Failure, OcfResult, OcfStatus, ParamSpec, Params,
+    info, rgmanager, warn, ActionSpec, AgentMeta, Context, Failure, OcfResult, ParamSpec, Params,
     ResourceAgent, Special, SpecialElement,
 };
 use ra_filesystem::{device, mounts, Config, Filesystem, ForceUnmount};
@@ -231,8 +231,7 @@ impl ResourceAgent for Fs {
     fn stop(&self, ctx: &Context) -> OcfResult {
         // the depth-20 status file goes with every stop, whatever depth the
         // caller names (rgmanager stops at depth 0)
-        let mut c = ctx.clone();
-        c.check_level = 20;
+        let c = rgmanager::at_depth(ctx, 20);
         if self.nfslock && self.force_unmount && self.fs.is_mounted()? {
             drop_nfs_locks();
         }
@@ -244,13 +243,7 @@ impl ResourceAgent for Fs {
         } else if result.is_err() && self.nfsrestart {
             info!("nfsrestart is set but force_unmount is not: the NFS server is left alone");
         }
-        match result {
-            Err(f) if self.self_fence => {
-                self.fence(ctx, &f);
-                Err(f)
-            }
-            r => r,
-        }
+        rgmanager::fence_on_failure(ctx, self.self_fence, result)
     }
 
     fn monitor(&self, ctx: &Context) -> OcfResult {
@@ -261,23 +254,17 @@ impl ResourceAgent for Fs {
         self.fs.status(&self.at_depth(ctx))
     }
 
-    /// rgmanager recovers a failed resource in place when the agent
-    /// advertises `recover`: unmount if still mounted, mount again.
+    /// Unmount (nothing to do when not mounted), mount again.
     fn recover(&self, ctx: &Context) -> OcfResult {
-        if self.fs.is_mounted()? {
-            self.stop(ctx)?;
-        }
-        self.start(ctx)
+        rgmanager::recover(self, ctx)
     }
 
-    /// Nothing is held in memory: reload re-reads nothing.
-    fn reload(&self, _ctx: &Context) -> OcfResult {
-        Ok(OcfStatus::Success)
+    fn reload(&self, ctx: &Context) -> OcfResult {
+        rgmanager::nothing_to_reload(ctx)
     }
 
-    /// No parameter of fs changes at runtime (none carries `reconfig`).
-    fn reconfig(&self, _ctx: &Context) -> OcfResult {
-        Ok(OcfStatus::Success)
+    fn reconfig(&self, ctx: &Context) -> OcfResult {
+        rgmanager::nothing_to_reload(ctx)
     }
 
     fn validate_all(&self, ctx: &Context) -> OcfResult {
@@ -287,9 +274,8 @@ impl ResourceAgent for Fs {
 
 impl Fs {
     fn at_depth(&self, ctx: &Context) -> Context {
-        let mut c = ctx.clone();
-        c.check_level = monitor_depth(ctx.check_level, self.quick_status, self.read_only);
-        c
+        let depth = monitor_depth(ctx.check_level, self.quick_status, self.read_only);
+        rgmanager::at_depth(ctx, depth)
     }
 
     /// fs.sh refuses to mount a device that is mounted anywhere already.
@@ -338,11 +324,6 @@ impl Fs {
             }
         }
     }
-
-    /// `self_fence`: the unmount failed, reboot now.
-    fn fence(&self, ctx: &Context, why: &Failure) {
-        ctx.tools().self_fence(&why.reason);
-    }
 }
 
 /// `nfslock`: kill the kernel's lock manager threads (`lockd`), which makes
@@ -371,6 +352,7 @@ fn drop_nfs_locks() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ocf::OcfStatus;
 
     #[test]
     fn status_depths_map_onto_filesystem_depths() {

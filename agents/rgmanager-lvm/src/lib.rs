@@ -35,8 +35,8 @@
 use std::time::Duration;
 
 use ocf::{
-    info, warn, ActionSpec, AgentMeta, Context, Failure, OcfResult, OcfStatus, ParamSpec, Params,
-    ResourceAgent, Special, SpecialElement,
+    info, rgmanager, warn, ActionSpec, AgentMeta, Context, Failure, OcfResult, OcfStatus,
+    ParamSpec, Params, ResourceAgent, Special, SpecialElement,
 };
 use ra_lvm_activate::{AccessMode, Checked, LvmActivate};
 use ra_lvm_tools::dm;
@@ -214,14 +214,7 @@ impl ResourceAgent for RgLvm {
     }
 
     fn stop(&self, ctx: &Context) -> OcfResult {
-        let result = self.deactivate(ctx);
-        match result {
-            Err(f) if self.self_fence => {
-                fence(ctx, &f);
-                Err(f)
-            }
-            r => r,
-        }
+        rgmanager::fence_on_failure(ctx, self.self_fence, self.deactivate(ctx))
     }
 
     fn monitor(&self, ctx: &Context) -> OcfResult {
@@ -229,8 +222,7 @@ impl ResourceAgent for RgLvm {
     }
 
     fn status(&self, ctx: &Context) -> OcfResult {
-        let mut c = ctx.clone();
-        c.check_level = monitor_depth(ctx.check_level);
+        let c = rgmanager::at_depth(ctx, monitor_depth(ctx.check_level));
         let r = lvm::monitor(&c, &self.vg, self.lv.as_deref())?;
         if r == OcfStatus::Success && c.check_level >= 10 {
             self.check_owner(ctx)?;
@@ -240,18 +232,15 @@ impl ResourceAgent for RgLvm {
 
     /// lvm.sh: `$0 stop && $0 start`.
     fn recover(&self, ctx: &Context) -> OcfResult {
-        self.stop(ctx)?;
-        self.start(ctx)
+        rgmanager::recover(self, ctx)
     }
 
-    /// Nothing is held in memory.
-    fn reload(&self, _ctx: &Context) -> OcfResult {
-        Ok(OcfStatus::Success)
+    fn reload(&self, ctx: &Context) -> OcfResult {
+        rgmanager::nothing_to_reload(ctx)
     }
 
-    /// No parameter changes at runtime (none carries `reconfig`).
-    fn reconfig(&self, _ctx: &Context) -> OcfResult {
-        Ok(OcfStatus::Success)
+    fn reconfig(&self, ctx: &Context) -> OcfResult {
+        rgmanager::nothing_to_reload(ctx)
     }
 
     fn validate_all(&self, _ctx: &Context) -> OcfResult {
@@ -405,11 +394,6 @@ fn members(ctx: &Context) -> Option<Vec<String>> {
     }
     let m = parse_members(&out.stdout);
     (!m.is_empty()).then_some(m)
-}
-
-/// `self_fence`: the stop failed, reboot now.
-fn fence(ctx: &Context, why: &Failure) {
-    ctx.tools().self_fence(&why.reason);
 }
 
 #[cfg(test)]
