@@ -24,8 +24,9 @@ use ocf::{
     ResourceAgent,
 };
 
-use ra_lvm_tools::dm;
-use ra_lvm_tools::lvm::{self, LockDaemon, Lvm, VgInfo};
+use ra_lvm_tools::lvm::{self, Lvm, VgInfo};
+use ra_lvm_tools::owner::{self, LockDaemon};
+use ra_lvm_tools::{dm, monitor};
 
 /// How the VG is protected against activation on two nodes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -260,7 +261,7 @@ impl LvmActivate {
                     ));
                 }
             }
-            AccessMode::Tagging => lvm::check_volume_list(&conf, &self.vg, &self.tag)?,
+            AccessMode::Tagging => owner::check_volume_list(&conf, &self.vg, &self.tag)?,
         }
         let vg = lvm.usable_vg(
             ctx,
@@ -364,19 +365,19 @@ impl ResourceAgent for LvmActivate {
         let active = !dm::active_lvs(&self.vg, lv).is_empty();
         match self.mode().expect("checked") {
             AccessMode::SystemId => {
-                lvm::claim_system_id(&c.lvm, ctx, &c.vg, &c.system_id, self.majority_pvs)?;
+                owner::claim_system_id(&c.lvm, ctx, &c.vg, &c.system_id, self.majority_pvs)?;
                 if !active {
                     self.activate(ctx, &c.lvm, "-ay", &[])?;
                 }
             }
             AccessMode::Tagging => {
-                lvm::claim_tag(&c.lvm, ctx, &c.vg, &self.tag, self.takeover)?;
+                owner::claim_tag(&c.lvm, ctx, &c.vg, &self.tag, self.takeover)?;
                 if !active {
                     self.activate(
                         ctx,
                         &c.lvm,
                         "-ay",
-                        &["--config".into(), lvm::tag_override(&self.tag)],
+                        &["--config".into(), owner::tag_override(&self.tag)],
                     )?;
                 }
             }
@@ -406,7 +407,7 @@ impl ResourceAgent for LvmActivate {
         } else {
             ocf::info!("{} activated", self.target());
         }
-        lvm::mark_started(ctx, &self.target())?;
+        monitor::mark_started(ctx, &self.target())?;
         Ok(OcfStatus::Success)
     }
 
@@ -419,7 +420,7 @@ impl ResourceAgent for LvmActivate {
         let mode = self.mode();
         if active.is_empty() {
             ocf::info!("{} is not active", self.target());
-            lvm::mark_stopped(ctx);
+            monitor::mark_stopped(ctx);
             return Ok(OcfStatus::Success);
         }
         if mode.is_none() {
@@ -432,7 +433,7 @@ impl ResourceAgent for LvmActivate {
         let mut extra: Vec<String> = Vec::new();
         match mode {
             Some(AccessMode::Tagging) => {
-                extra = vec!["--config".into(), lvm::tag_override(&self.tag)];
+                extra = vec!["--config".into(), owner::tag_override(&self.tag)];
             }
             Some(AccessMode::SystemId) => {
                 // A VG taken over by another system ID while active here
@@ -455,7 +456,7 @@ impl ResourceAgent for LvmActivate {
         let vg_idle = dm::vg_devices(&self.vg).is_empty();
         match mode {
             Some(AccessMode::Tagging) if vg_idle => {
-                lvm::release_tag(&lvm, ctx, &self.vg, &self.tag)?
+                owner::release_tag(&lvm, ctx, &self.vg, &self.tag)?
             }
             Some(AccessMode::Lvmlockd) if vg_idle => {
                 lvm.run_ok(
@@ -466,13 +467,13 @@ impl ResourceAgent for LvmActivate {
             }
             _ => {}
         }
-        lvm::mark_stopped(ctx);
+        monitor::mark_stopped(ctx);
         ocf::info!("{} deactivated", self.target());
         Ok(OcfStatus::Success)
     }
 
     fn monitor(&self, ctx: &Context) -> OcfResult {
-        lvm::monitor(ctx, &self.vg, self.lv.as_deref())
+        monitor::monitor(ctx, &self.vg, self.lv.as_deref())
     }
 
     fn validate_all(&self, _ctx: &Context) -> OcfResult {

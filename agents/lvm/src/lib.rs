@@ -11,13 +11,14 @@
 //!   active on this node under them; stop removes our tag.
 //!
 //! Monitor and status read device-mapper state only (see
-//! [`ra_lvm_tools::lvm::monitor`]).
+//! [`ra_lvm_tools::monitor::monitor`]).
 
 use ocf::{
     ActionSpec, AgentMeta, Context, Failure, OcfResult, OcfStatus, ParamSpec, Params, ResourceAgent,
 };
-use ra_lvm_tools::dm;
-use ra_lvm_tools::lvm::{self, LockDaemon, Lvm, VgInfo};
+use ra_lvm_tools::lvm::{self, Lvm, VgInfo};
+use ra_lvm_tools::owner::{self, LockDaemon};
+use ra_lvm_tools::{dm, monitor};
 
 static PARAMS: &[ParamSpec] = &[
     ParamSpec::string("volgrpname")
@@ -106,7 +107,7 @@ impl LvmAgent {
             (true, false) => Mode::Tag,
         };
         match mode {
-            Mode::Tag => lvm::check_volume_list(&conf, &self.vg, &self.tag)?,
+            Mode::Tag => owner::check_volume_list(&conf, &self.vg, &self.tag)?,
             Mode::Clvm => LockDaemon::Clvmd.require(&self.vg)?,
             Mode::Plain => {}
         }
@@ -170,12 +171,12 @@ impl ResourceAgent for LvmAgent {
             Mode::Tag => {
                 // The heartbeat agent strips foreign tags: takeover allowed,
                 // but never while the VG is active here under them.
-                lvm::claim_tag(&lvm, ctx, &vg, &self.tag, true)?;
+                owner::claim_tag(&lvm, ctx, &vg, &self.tag, true)?;
                 self.vgchange(
                     ctx,
                     &lvm,
                     "-aey",
-                    &["--config".into(), lvm::tag_override(&self.tag)],
+                    &["--config".into(), owner::tag_override(&self.tag)],
                 )?;
             }
         }
@@ -185,14 +186,14 @@ impl ResourceAgent for LvmAgent {
                 self.vg
             )));
         }
-        lvm::mark_started(ctx, &self.vg)?;
+        monitor::mark_started(ctx, &self.vg)?;
         Ok(OcfStatus::Success)
     }
 
     fn stop(&self, ctx: &Context) -> OcfResult {
         if dm::vg_devices(&self.vg).is_empty() {
             ocf::info!("volume group {} is not active", self.vg);
-            lvm::mark_stopped(ctx);
+            monitor::mark_stopped(ctx);
             return Ok(OcfStatus::Success);
         }
         let lvm = Lvm::find(ctx)?;
@@ -203,19 +204,19 @@ impl ResourceAgent for LvmAgent {
                 .vg_info(ctx, &self.vg)?
                 .map(|v| (v.clustered(), v.tags.contains(&self.tag)));
             if let Some((false, true)) = clustered {
-                lvm::release_tag(&lvm, ctx, &self.vg, &self.tag)?;
+                owner::release_tag(&lvm, ctx, &self.vg, &self.tag)?;
             }
         }
-        lvm::mark_stopped(ctx);
+        monitor::mark_stopped(ctx);
         Ok(OcfStatus::Success)
     }
 
     fn monitor(&self, ctx: &Context) -> OcfResult {
-        lvm::monitor(ctx, &self.vg, None)
+        monitor::monitor(ctx, &self.vg, None)
     }
 
     fn status(&self, ctx: &Context) -> OcfResult {
-        let r = lvm::monitor(ctx, &self.vg, None);
+        let r = monitor::monitor(ctx, &self.vg, None);
         if matches!(r, Ok(OcfStatus::Success)) {
             println!("Volume {} is available (running)", self.vg);
         } else {

@@ -39,8 +39,9 @@ use ocf::{
     ParamSpec, Params, ResourceAgent, Special, SpecialElement,
 };
 use ra_lvm_activate::{AccessMode, Checked, LvmActivate};
-use ra_lvm_tools::dm;
-use ra_lvm_tools::lvm::{self, LockDaemon, Lvm, LvmConf};
+use ra_lvm_tools::lvm::{Lvm, LvmConf};
+use ra_lvm_tools::owner::{self, LockDaemon};
+use ra_lvm_tools::{dm, monitor};
 
 static PARAMS: &[ParamSpec] = &[
     ParamSpec::string("name")
@@ -223,7 +224,7 @@ impl ResourceAgent for RgLvm {
 
     fn status(&self, ctx: &Context) -> OcfResult {
         let c = rgmanager::at_depth(ctx, monitor_depth(ctx.check_level));
-        let r = lvm::monitor(&c, &self.vg, self.lv.as_deref())?;
+        let r = monitor::monitor(&c, &self.vg, self.lv.as_deref())?;
         if r == OcfStatus::Success && c.check_level >= 10 {
             self.check_owner(ctx)?;
         }
@@ -344,7 +345,7 @@ impl RgLvm {
             if let Ok(lvm) = Lvm::find(ctx) {
                 if let Some(v) = lvm.vg_info(ctx, &self.vg)? {
                     if v.tags.contains(&self.node) {
-                        lvm::release_tag(&lvm, ctx, &self.vg, &self.node)?;
+                        owner::release_tag(&lvm, ctx, &self.vg, &self.node)?;
                     }
                 }
             }
