@@ -94,7 +94,7 @@ static ACTIONS: &[ActionSpec] = &[
 
 static META: AgentMeta = AgentMeta {
     name: "iscsi",
-    version: "1.0",
+    version: env!("CARGO_PKG_VERSION"),
     shortdesc: "Manages a local iSCSI initiator and its connections to iSCSI targets",
     longdesc: "OCF Resource Agent for iSCSI. Add (start) or remove (stop) iSCSI targets: start \
                logs the open-iscsi initiator in to the target through the portal (discovering \

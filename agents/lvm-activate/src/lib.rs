@@ -133,7 +133,7 @@ static ACTIONS: &[ActionSpec] = &[
 
 static META: AgentMeta = AgentMeta {
     name: "LVM-activate",
-    version: "1.0",
+    version: env!("CARGO_PKG_VERSION"),
     shortdesc: "This agent activates/deactivates logical volumes.",
     longdesc: "This agent manages LVM activation/deactivation work for a given volume group, \
                or one logical volume of it. It supports the access modes lvmlockd, system_id, \

@@ -63,7 +63,7 @@ static ACTIONS: &[ActionSpec] = &[
 
 static META: AgentMeta = AgentMeta {
     name: "LVM",
-    version: "1.0",
+    version: env!("CARGO_PKG_VERSION"),
     shortdesc: "Controls the availability of an LVM Volume Group",
     longdesc: "Resource script for LVM. It manages an Linux Volume Manager volume (LVM) as an HA \
                resource. Monitor reads the device-mapper state of the volume group (depth 0) \

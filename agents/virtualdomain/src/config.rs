@@ -258,7 +258,7 @@ static ACTIONS: &[ActionSpec] = &[
 
 pub static META: AgentMeta = AgentMeta {
     name: "VirtualDomain",
-    version: "1.1",
+    version: env!("CARGO_PKG_VERSION"),
     shortdesc: "Manages virtual domains through the libvirt virtualization framework",
     longdesc: "Resource agent for a virtual domain (a.k.a. domU, virtual machine, \
                virtual environment etc., depending on context) managed by libvirtd, \

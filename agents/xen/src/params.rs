@@ -150,7 +150,7 @@ static ACTIONS: &[ActionSpec] = &[
 
 pub static META: AgentMeta = AgentMeta {
     name: "Xen",
-    version: "1.0",
+    version: env!("CARGO_PKG_VERSION"),
     shortdesc: "Manages Xen unprivileged domains (DomUs)",
     longdesc: "Resource Agent for the Xen Hypervisor. Manages Xen virtual machine \
                instances by mapping cluster resource start and stop, to Xen create \
