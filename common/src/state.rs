@@ -251,17 +251,39 @@ impl StateDir {
                 self.file(&key).display()
             )))
         })?);
+        let path = self.file(&key);
+        let mut reopen_error = None;
         let got = deadline.wait_for(Duration::from_millis(20), || {
             let f = file.take()?;
             match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
-                Ok(l) => Some(l),
+                // The holder before us removes the file as it lets go: a
+                // lock on a file no longer at `path` locks nothing anyone
+                // else will see, so open the path afresh and try again.
+                Ok(l) if same_file(&l, &path) => Some(l),
+                Ok(_) => {
+                    match self.open_file(&key, true, false) {
+                        Ok(f) => file = Some(f),
+                        Err(e) => reopen_error = Some(e),
+                    }
+                    None
+                }
                 Err((f, _)) => {
                     file = Some(f);
                     None
                 }
             }
         });
-        got.map(|flock| InstanceLock { _flock: flock }).ok_or_else(|| {
+        if let Some(e) = reopen_error.filter(|_| got.is_none()) {
+            return Err(LockError::Unusable(Failure::generic(format!(
+                "cannot open lock file {}: {e}",
+                path.display()
+            ))));
+        }
+        got.map(|flock| InstanceLock {
+            flock: Some(flock),
+            path,
+        })
+        .ok_or_else(|| {
             LockError::Busy(Failure::generic(format!(
                 "another operation on {resource_type} {instance} is still running; gave up waiting for it"
             )))
@@ -303,10 +325,36 @@ pub fn lock_instance(ctx: &Context, name: &str) -> Result<Option<InstanceLock>, 
     }
 }
 
-/// Held while an action runs; released on drop (or at exit).
+/// Whether the locked file is still the one at `path` (same device and
+/// inode; `path` not followed if it became a symbolic link).
+fn same_file(locked: &Flock<File>, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (locked.metadata(), std::fs::symlink_metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+/// Held while an action runs. Released on drop, which also removes the lock
+/// file (while still holding it), so lock files do not pile up in the state
+/// directory; a waiter that opened the old file notices (`same_file`) and
+/// locks the path afresh. At exit without drop the kernel releases the lock
+/// and the file stays until the next action on the instance.
 #[derive(Debug)]
 pub struct InstanceLock {
-    _flock: Flock<File>,
+    flock: Option<Flock<File>>,
+    path: PathBuf,
+}
+
+impl Drop for InstanceLock {
+    fn drop(&mut self) {
+        if let Some(flock) = self.flock.take() {
+            if same_file(&flock, &self.path) {
+                let _ = std::fs::remove_file(&self.path);
+            }
+            drop(flock);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -442,6 +490,58 @@ mod tests {
         let _other = s.lock("Filesystem", "fs2", &short).unwrap();
         drop(held);
         let _again = s.lock("Filesystem", "fs1", &short).unwrap();
+        std::fs::remove_dir_all(b).unwrap();
+    }
+
+    #[test]
+    fn lock_files_go_with_their_lock_and_a_waiter_relocks_the_path() {
+        let b = base("lockfiles");
+        let s = StateDir::open_in(&b).unwrap();
+        let locks = |s: &StateDir| {
+            std::fs::read_dir(s.path())
+                .unwrap()
+                .filter(|e| {
+                    e.as_ref()
+                        .unwrap()
+                        .file_name()
+                        .to_string_lossy()
+                        .ends_with(".lock")
+                })
+                .count()
+        };
+        let held = s
+            .lock(
+                "Filesystem",
+                "fs1",
+                &Deadline::after(Duration::from_secs(10)),
+            )
+            .unwrap();
+        assert_eq!(locks(&s), 1);
+        let waiter = {
+            let s = StateDir::open_in(&b).unwrap();
+            std::thread::spawn(move || {
+                let l = s
+                    .lock(
+                        "Filesystem",
+                        "fs1",
+                        &Deadline::after(Duration::from_secs(10)),
+                    )
+                    .unwrap();
+                // the waiter holds a lock on the file now at the path
+                assert_eq!(locks(&s), 1);
+                let third = s.lock(
+                    "Filesystem",
+                    "fs1",
+                    &Deadline::after(Duration::from_millis(100)),
+                );
+                assert!(third.is_err(), "two holders at once");
+                drop(l);
+            })
+        };
+        std::thread::sleep(Duration::from_millis(150));
+        drop(held);
+        waiter.join().unwrap();
+        assert_eq!(locks(&s), 0, "a lock file was left behind");
         std::fs::remove_dir_all(b).unwrap();
     }
 
