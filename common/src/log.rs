@@ -134,6 +134,7 @@ impl Logger {
     /// Write one line to every target. `skip_stderr` is for messages that
     /// were already printed on stderr (exit reasons).
     pub fn log(&self, level: Level, msg: &str, skip_stderr: bool) {
+        let msg = &without_rust_error_codes(msg);
         if let Some(trace) = &self.trace {
             let line = format!("{} {}: {msg}", format_now("%T"), level.label());
             match trace {
@@ -174,6 +175,7 @@ impl Logger {
 
     /// Print the exit reason for the cluster manager and log it.
     pub fn exit_reason(&self, msg: &str) {
+        let msg = &without_rust_error_codes(msg);
         eprintln!("{}{msg}", self.exit_reason_prefix);
         self.log(Level::Err, msg, true);
     }
@@ -184,6 +186,27 @@ fn append(path: &PathBuf, line: &str) {
     if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(path) {
         let _ = writeln!(f, "{line}");
     }
+}
+
+/// A message as an admin should read it: Rust's rendering of an OS error
+/// ("No such file or directory (os error 2)") loses its " (os error N)"
+/// tail; the system's own text stays.
+pub fn without_rust_error_codes(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut rest = msg;
+    while let Some(i) = rest.find(" (os error ") {
+        let tail = &rest[i + " (os error ".len()..];
+        let digits = tail.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 && tail[digits..].starts_with(')') {
+            out.push_str(&rest[..i]);
+            rest = &tail[digits + 1..];
+        } else {
+            out.push_str(&rest[..i + 1]);
+            rest = &rest[i + 1..];
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Append to a trace file: its directory made (0700) as needed, the file
@@ -373,6 +396,22 @@ mod tests {
             false,
         );
         assert_eq!(l.exit_reason_prefix, "R:");
+    }
+
+    #[test]
+    fn no_rust_error_codes_reach_an_admin() {
+        let e = std::fs::read("/nonexistent/x").unwrap_err();
+        let msg = format!("cannot read /nonexistent/x: {e}");
+        assert!(msg.contains("(os error 2)"));
+        assert_eq!(
+            without_rust_error_codes(&msg),
+            "cannot read /nonexistent/x: No such file or directory"
+        );
+        assert_eq!(
+            without_rust_error_codes("a (os error x) b"),
+            "a (os error x) b"
+        );
+        assert_eq!(without_rust_error_codes("plain"), "plain");
     }
 
     #[test]
