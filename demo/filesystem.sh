@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# The demo: build the agents and drive a real, loop-backed ext4 filesystem
-# through the Filesystem agent the way a cluster manager would (probe, start,
+# The smaller demo: build the Filesystem agent and drive a real, loop-backed
+# ext4 filesystem through it the way a cluster manager would (probe, start,
 # monitors at every depth, stop), printing each call and its OCF result.
+# (demo/run.sh is the whole story: a two-node Pacemaker cluster.)
 #
-#   sudo ./demo/run.sh
+#   sudo ./demo/filesystem.sh
 #
 # Everything lives in a fresh directory under /var/tmp and is removed at the
 # end, also on failure or Ctrl-C. Needs root (it attaches a loop device and
-# mounts), cargo, and mkfs.ext4/losetup (e2fsprogs, util-linux).
+# mounts), a Rust toolchain from rustup (>= 1.80; its cargo is found in
+# ~/.cargo/bin, also the invoking user's through sudo), and mkfs.ext4/losetup
+# (e2fsprogs, util-linux).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,10 +19,19 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 
-echo "== building the agents"
+# rustup's cargo, also when sudo reset PATH
+for home in "$HOME" "$(getent passwd "${SUDO_USER:-root}" | cut -d: -f6)"; do
+    [ -n "$home" ] && [ -x "$home/.cargo/bin/cargo" ] && PATH=$home/.cargo/bin:$PATH
+done
+export PATH
+command -v cargo >/dev/null || {
+    echo "demo: cargo not found: install Rust with rustup (https://rustup.rs), then run this again" >&2
+    exit 1
+}
+
+echo "== building the Filesystem agent"
 cargo build --quiet --bin Filesystem
-BIN_DIR=target/debug
-AGENT=$(realpath "$BIN_DIR/Filesystem")
+AGENT=$(realpath "${CARGO_TARGET_DIR:-target}/debug/Filesystem")
 
 WORK=$(mktemp -d /var/tmp/ra-rs-demo-XXXXXX)
 IMG=$WORK/disk.img
