@@ -420,8 +420,8 @@ fn pcs(cluster: &Cluster, commands: &[Vec<String>]) {
     cluster.cli("cibadmin", &["--replace", "--xml-file", &f]);
 }
 
-/// The operations the controllers logged since `marks`:
-/// `node1: monitor vm1 -> not running`.
+/// The operations the controllers logged since `marks`, in the order they
+/// ended: `node1: vm1 monitor -> not running (OCF_NOT_RUNNING, 7)`.
 fn results(cluster: &Cluster, marks: &[usize]) -> Vec<String> {
     let mut out = Vec::new();
     for (node, log) in cluster.logs_since(marks) {
@@ -431,15 +431,20 @@ fn results(cluster: &Cluster, marks: &[usize]) -> Vec<String> {
             };
             let r = r.split(" | ").next().unwrap_or(r);
             // "monitor operation for vm1 on node1: not running"
-            if let Some((op, rest)) = r.split_once(" operation for ") {
-                if let Some((rsc, result)) = rest.split_once(" on ") {
-                    let result = result.split_once(": ").map_or(result, |(_, x)| x);
-                    out.push(format!("{node}: {rsc} {op} -> {}", ocf_name(result)));
-                }
-            }
+            let Some((op, rest)) = r.split_once(" operation for ") else {
+                continue;
+            };
+            let Some((rsc, result)) = rest.split_once(" on ") else {
+                continue;
+            };
+            let result = result.split_once(": ").map_or(result, |(_, x)| x);
+            // "Dec 01 20:08:09.071 node1 ...": the time sorts within a run
+            let stamp = l.get(..19).unwrap_or_default().to_string();
+            out.push((stamp, format!("{node}: {rsc} {op} -> {}", ocf_name(result))));
         }
     }
-    out
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.into_iter().map(|(_, r)| r).collect()
 }
 
 /// Pacemaker's words for an OCF result, with the OCF name and code.
