@@ -326,8 +326,9 @@ fn demo(cluster: &Cluster, guest: &VirtualDomainQemu, device: &str, mnt: &Path) 
 
     section("Live migration: the guest to the other node and back");
     say("A group moves as a whole: its filesystem would stop, and the guest with it.");
-    say("The guest's disk is on storage both nodes see, so it leaves the group and");
-    say("moves on its own (allow-migrate=true): migrate_to, then migrate_from.");
+    say("A guest that live-migrates keeps its disks on storage both nodes see (this");
+    say("tiny one has none: kernel and initrd), so it leaves the group and moves on");
+    say("its own (allow-migrate=true): migrate_to, then migrate_from, no restart.");
     let mut marks = cluster.log_marks();
     pcs(
         cluster,
@@ -400,24 +401,29 @@ fn demo(cluster: &Cluster, guest: &VirtualDomainQemu, device: &str, mnt: &Path) 
     steps
 }
 
-/// Run pcs as an admin does it offline: on a copy of the live CIB, then
-/// pushed back in one go (what `pcs cluster cib-push` does).
+/// Run pcs as an admin does for a change of several steps: on a copy of
+/// the live CIB (`pcs cluster cib`), pushed back in one go (`pcs cluster
+/// cib-push`), so the cluster sees the whole change at once.
 fn pcs(cluster: &Cluster, commands: &[Vec<String>]) {
     let file = cluster.nodes[0].root.join("demo-cib.xml");
     let f = file.to_string_lossy().into_owned();
-    typed("pcs cluster cib demo-cib.xml");
-    std::fs::write(&file, cluster.cli("cibadmin", &["--query"])).unwrap();
-    for c in commands {
-        typed(&format!("pcs -f demo-cib.xml {}", c.join(" ")));
-        let mut args = vec!["-f", f.as_str()];
-        args.extend(c.iter().map(String::as_str));
-        let said = cluster.cli("pcs", &args);
+    let run = |shown: &str, args: &[&str]| {
+        typed(&format!("pcs {shown}"));
+        let said = cluster.cli("pcs", args);
         if !said.trim().is_empty() {
             indented(&said);
         }
+    };
+    run("cluster cib demo-cib.xml", &["cluster", "cib", &f]);
+    for c in commands {
+        let mut args = vec!["-f", f.as_str()];
+        args.extend(c.iter().map(String::as_str));
+        run(&format!("-f demo-cib.xml {}", c.join(" ")), &args);
     }
-    typed("pcs cluster cib-push demo-cib.xml   (here: cibadmin --replace --xml-file demo-cib.xml)");
-    cluster.cli("cibadmin", &["--replace", "--xml-file", &f]);
+    run(
+        "cluster cib-push demo-cib.xml",
+        &["cluster", "cib-push", &f],
+    );
 }
 
 /// The operations the controllers logged since `marks`, in the order they
