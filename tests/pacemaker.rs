@@ -715,20 +715,27 @@ fn switch_a_running_cluster_to_heartbeat_rs_and_back() {
         .split("\n## ")
         .find(|s| s.starts_with("Switching a running cluster to heartbeat-rs"))
         .expect("the README's section \"Switching a running cluster to heartbeat-rs\"");
-    // Its two command blocks, switch and rollback: one command a line,
-    // plain words (single quotes around the XML only).
-    let blocks: Vec<Vec<Vec<String>>> = section
-        .split("```")
-        .filter(|b| b.starts_with("sh\n") && b.contains("maintenance-mode"))
-        .map(|b| {
-            b.trim_start_matches("sh\n")
-                .lines()
-                .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
-                .map(words_of)
-                .collect()
-        })
-        .collect();
-    assert_eq!(blocks.len(), 2, "switch and rollback blocks: {section}");
+    // Its command blocks: one command a line, plain words (single quotes
+    // around an XML or XPath argument only). The switch and the rollback
+    // (cibadmin; the crmsh variant was checked by hand), and the check.
+    let blocks = |has: &str| -> Vec<Vec<Vec<String>>> {
+        section
+            .split("```")
+            .filter(|b| b.starts_with("sh\n") && b.contains(has))
+            .map(|b| {
+                b.trim_start_matches("sh\n")
+                    .lines()
+                    .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+                    .map(words_of)
+                    .collect()
+            })
+            .collect()
+    };
+    let switches = blocks("cibadmin --modify");
+    assert_eq!(switches.len(), 2, "switch and rollback blocks: {section}");
+    let check = blocks("--list-operations");
+    assert_eq!(check.len(), 1, "the check block: {section}");
+    let check = &check[0];
 
     let fsdir = support::tempdir("pcmk-switch");
     let dev = LoopDevice::new(fsdir.path(), 64, "ext4");
@@ -789,7 +796,7 @@ fn switch_a_running_cluster_to_heartbeat_rs_and_back() {
         || holder.holds(&file),
     );
 
-    for (commands, provider) in blocks.iter().zip([PROVIDER, "heartbeat"]) {
+    for (commands, provider) in switches.iter().zip([PROVIDER, "heartbeat"]) {
         let marks = cluster.log_marks();
         for c in commands {
             let args: Vec<&str> = c[1..].iter().map(String::as_str).collect();
@@ -835,6 +842,28 @@ fn switch_a_running_cluster_to_heartbeat_rs_and_back() {
             );
         }
         assert_eq!(cluster.fail_count("fs1", "node1", None), 0, "{status}");
+        // the README's check says so too
+        let said: Vec<String> = check
+            .iter()
+            .map(|c| {
+                let args: Vec<&str> = c[1..].iter().map(String::as_str).collect();
+                cluster.cli(&c[0], &args)
+            })
+            .collect();
+        assert!(
+            said[0]
+                .lines()
+                .any(|l| l.contains("fs1_monitor_0 (node=node1") && l.contains("rc=0")),
+            "no successful probe of fs1:\n{}",
+            said[0]
+        );
+        assert!(
+            said[1].contains(&format!("provider=\"{provider}\"")),
+            "{}",
+            said[1]
+        );
+        assert!(said[2].contains(&format!("({want}):")), "{}", said[2]);
+        assert!(!said[2].contains("Failed"), "{}", said[2]);
     }
 }
 
