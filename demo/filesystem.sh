@@ -19,9 +19,14 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 
-# rustup's cargo, also when sudo reset PATH
+# rustup's cargo, also when sudo reset PATH and HOME: the invoking user's
+# toolchain (its rustup home too, or rustup would install another one here)
 for home in "$HOME" "$(getent passwd "${SUDO_USER:-root}" | cut -d: -f6)"; do
-    [ -n "$home" ] && [ -x "$home/.cargo/bin/cargo" ] && PATH=$home/.cargo/bin:$PATH
+    if [ -n "$home" ] && [ -x "$home/.cargo/bin/cargo" ]; then
+        PATH=$home/.cargo/bin:$PATH
+        [ -d "$home/.rustup" ] && export RUSTUP_HOME=${RUSTUP_HOME:-$home/.rustup}
+        break
+    fi
 done
 export PATH
 command -v cargo >/dev/null || {
