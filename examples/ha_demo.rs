@@ -26,7 +26,7 @@ mod support;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 use support::cluster::guests::{Guest, VirtualDomainQemu};
@@ -41,16 +41,30 @@ struct Step {
     what: String,
     detected: Option<Duration>,
     recovered: Option<Duration>,
-    /// "Result of <op> operation for <rsc> on <node>: <result>", as the
-    /// nodes' controllers logged them during the step.
+    /// `node1: vm1 monitor -> not running (OCF_NOT_RUNNING, 7)`: the
+    /// "Result of ..." lines the nodes' controllers logged during the step
+    /// (what they also record in the CIB's status section), in order.
     results: Vec<String>,
 }
 
 /// The first panic's message (the report goes to the details file).
 static FAILURE: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
 
+/// The terminal's stderr (fd 2 goes to the details file).
+static TERMINAL: AtomicI32 = AtomicI32::new(2);
+
 extern "C" fn interrupted(_: libc::c_int) {
-    support::INTERRUPTED.store(true, Ordering::Relaxed);
+    if !support::INTERRUPTED.swap(true, Ordering::Relaxed) {
+        let say = b"\n== Interrupted: stopping the cluster (it stops the guest first) and removing everything\n";
+        // SAFETY: write(2) is async-signal-safe; a static buffer.
+        unsafe {
+            libc::write(
+                TERMINAL.load(Ordering::Relaxed),
+                say.as_ptr().cast(),
+                say.len(),
+            );
+        }
+    }
 }
 
 fn section(title: &str) {
@@ -77,7 +91,7 @@ fn secs(d: Duration) -> String {
 }
 
 fn main() {
-    // SAFETY: the handler only stores to an atomic.
+    // SAFETY: the handler only stores to atomics and calls write(2).
     unsafe {
         let handler = interrupted as extern "C" fn(libc::c_int) as libc::sighandler_t;
         libc::signal(libc::SIGINT, handler);
@@ -92,6 +106,7 @@ fn main() {
     // the terminal shows the story, the file the details.
     let details = logs.join("demo-details.log");
     let terminal = redirect_stderr(&details);
+    TERMINAL.store(terminal, Ordering::Relaxed);
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         let mut first = FAILURE.lock().unwrap_or_else(|e| e.into_inner());
@@ -107,7 +122,7 @@ fn main() {
     }
     if !ok {
         if support::INTERRUPTED.load(Ordering::Relaxed) {
-            eprintln!("\n== Interrupted: the cluster, the guest and the disk are gone");
+            eprintln!("   done: the cluster, the guest and the disk are gone");
         } else {
             let failure = FAILURE.lock().unwrap_or_else(|e| e.into_inner());
             eprintln!("\n== The demo FAILED, and cleaned up: {failure}");
@@ -219,6 +234,8 @@ fn demo(cluster: &Cluster, guest: &VirtualDomainQemu, device: &str, mnt: &Path) 
             "meta",
             "allow-migrate=true",
             "op",
+            "stop",
+            "timeout=20s",
             "monitor",
             &format!("interval={MONITOR}"),
             "timeout=30s",
