@@ -4,7 +4,11 @@
 //! `cibadmin`, and in the one-node group test with pcs, as an admin does it
 //! offline (`pcs -f` on a dump of the CIB, then `cibadmin --replace`, what
 //! `pcs cluster cib-push` runs); `pcs_creates_the_readme_stack` runs the
-//! README's pcs example the same way.
+//! README's pcs example the same way, and
+//! `switch_a_running_cluster_to_heartbeat_rs_and_back` the README's
+//! commands that switch a running resource from the heartbeat agent
+//! (resource-agents' script, copied into that test's node next to ours) to
+//! ours and back without a restart.
 //!
 //! The cluster is `support::cluster`: every node a set of namespaces of
 //! its own (hostname, loopback, /run, corosync.conf, the CIB, our provider
