@@ -4,7 +4,11 @@
 //! `cibadmin`, and in the one-node group test with pcs, as an admin does it
 //! offline (`pcs -f` on a dump of the CIB, then `cibadmin --replace`, what
 //! `pcs cluster cib-push` runs); `pcs_creates_the_readme_stack` runs the
-//! README's pcs example the same way.
+//! README's pcs example the same way, and
+//! `switch_a_running_cluster_to_heartbeat_rs_and_back` the README's
+//! commands that switch a running resource from the heartbeat agent
+//! (resource-agents' script, copied into that test's node next to ours) to
+//! ours and back without a restart.
 //!
 //! The cluster is `support::cluster`: every node a set of namespaces of
 //! its own (hostname, loopback, /run, corosync.conf, the CIB, our provider
@@ -686,4 +690,239 @@ fn pcs_creates_the_readme_stack() {
         cib,
         "pcs wrote a refused resource"
     );
+}
+
+/// The README's "Switching a running cluster to heartbeat-rs", run as
+/// printed on a one-node cluster whose OCF root holds both providers: a
+/// Filesystem resource started by the heartbeat agent (resource-agents'
+/// shell script) switches to ours without a restart, and back (the
+/// rollback). Maintenance mode keeps Pacemaker's hands off while the
+/// provider changes (`cibadmin --modify`); `crm_resource --refresh` then
+/// clears the resource's history, so our agent's probe finds it running;
+/// maintenance mode off, and our recurring monitor takes over. Not
+/// restarted: a process holding a file open inside the mount still runs
+/// (a stop ends it: run without maintenance mode, this test fails there),
+/// the same mount ID (not proof alone: the kernel reuses mount IDs), no
+/// stop or start in the logs.
+#[test]
+fn switch_a_running_cluster_to_heartbeat_rs_and_back() {
+    preflight();
+    let heartbeat = Path::new(support::cluster::OCF_RESOURCE_D).join("heartbeat/Filesystem");
+    assert!(
+        heartbeat.is_file(),
+        "{} is missing: install resource-agents",
+        heartbeat.display()
+    );
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let section = readme
+        .split("\n## ")
+        .find(|s| s.starts_with("Switching a running cluster to heartbeat-rs"))
+        .expect("the README's section \"Switching a running cluster to heartbeat-rs\"");
+    // Its command blocks: one command a line, plain words (single quotes
+    // around an XML or XPath argument only). The switch and the rollback
+    // (cibadmin; the crmsh variant was checked by hand), and the check.
+    let blocks = |has: &str| -> Vec<Vec<Vec<String>>> {
+        section
+            .split("```")
+            .filter(|b| b.starts_with("sh\n") && b.contains(has))
+            .map(|b| {
+                b.trim_start_matches("sh\n")
+                    .lines()
+                    .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+                    .map(words_of)
+                    .collect()
+            })
+            .collect()
+    };
+    let switches = blocks("cibadmin --modify");
+    assert_eq!(switches.len(), 2, "switch and rollback blocks: {section}");
+    let check = blocks("--list-operations");
+    assert_eq!(check.len(), 1, "the check block: {section}");
+    let check = &check[0];
+
+    let fsdir = support::tempdir("pcmk-switch");
+    let dev = LoopDevice::new(fsdir.path(), 64, "ext4");
+    let mnt = fsdir.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let cluster = Cluster::start(
+        &["node1"],
+        &[("Filesystem", PathBuf::from(FILESYSTEM))],
+        &|_| Vec::new(),
+    );
+    let node = cluster.node("node1");
+    // resource-agents' heartbeat agent next to ours (the node's OCF root
+    // is a tmpfs of its own)
+    let theirs = node.inside(&format!("{}/heartbeat", support::cluster::OCF_RESOURCE_D));
+    std::fs::create_dir_all(&theirs).unwrap();
+    std::fs::copy(&heartbeat, theirs.join("Filesystem")).unwrap();
+
+    let fs = heartbeat_primitive(
+        "fs1",
+        "Filesystem",
+        &[
+            ("device", dev.device.clone()),
+            ("directory", mnt.to_string_lossy().into()),
+            ("fstype", "ext4".into()),
+        ],
+        &[],
+        &[
+            op("start", "0", "60s"),
+            op("stop", "0", "60s"),
+            op("monitor", MONITOR, "20s"),
+        ],
+    );
+    cluster.create(&fs);
+    cluster.settle();
+    assert_eq!(cluster.locate("fs1"), ["node1"], "{}", cluster.status());
+    let monitor = format!("fs1_monitor_{MONITOR_MS}");
+    wait_until(
+        "the heartbeat agent's monitor",
+        Duration::from_secs(20),
+        || cluster.op_rc(&monitor, "node1") == Some(0),
+    );
+    assert_eq!(executed_by(&cluster, "fs1"), "ocf:heartbeat:Filesystem");
+    let mount = node.mount_id(&mnt).expect("fs1 mounted on node1");
+    // a process of the node holding a file open inside the mount: a
+    // restart would have to end it (stop kills what holds the mount)
+    let file = mnt.join("held-open");
+    std::fs::write(node.inside(&file.to_string_lossy()), "data\n").unwrap();
+    let holder = HeldOpen(
+        node.cmd("tail", &["-f", &file.to_string_lossy()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_until(
+        "tail holding the file open",
+        Duration::from_secs(10),
+        || holder.holds(&file),
+    );
+
+    for (commands, provider) in switches.iter().zip([PROVIDER, "heartbeat"]) {
+        let marks = cluster.log_marks();
+        for c in commands {
+            let args: Vec<&str> = c[1..].iter().map(String::as_str).collect();
+            eprintln!("$ {}", c.join(" "));
+            let said = cluster.cli(&c[0], &args);
+            eprint!("{said}");
+            if c[0] == "crm_resource" {
+                cluster.settle();
+            }
+        }
+        cluster.settle();
+        let want = format!("ocf:{provider}:Filesystem");
+        wait_until(
+            &format!("{want}'s recurring monitor"),
+            Duration::from_secs(20),
+            || executed_by(&cluster, "fs1") == want && cluster.op_rc(&monitor, "node1") == Some(0),
+        );
+        let status = cluster.status();
+        assert!(
+            status.contains(&format!("fs1\t({want}):\t Started node1")),
+            "{status}"
+        );
+        assert!(!status.contains("maintenance"), "{status}");
+        assert_eq!(
+            node.mount_id(&mnt),
+            Some(mount.clone()),
+            "fs1 was remounted"
+        );
+        assert!(
+            holder.holds(&file),
+            "the process holding {} ended",
+            file.display()
+        );
+        let log = cluster.logs_since(&marks).remove(0).1;
+        assert!(
+            log.contains("Result of probe operation for fs1 on node1: ok"),
+            "{want}'s probe did not find fs1 running:\n{log}"
+        );
+        for op in ["stop", "start"] {
+            assert!(
+                !log.contains(&format!("Result of {op} operation for fs1")),
+                "fs1 was restarted ({op}) while switching to {want}:\n{log}"
+            );
+        }
+        assert_eq!(cluster.fail_count("fs1", "node1", None), 0, "{status}");
+        // the README's check says so too
+        let said: Vec<String> = check
+            .iter()
+            .map(|c| {
+                let args: Vec<&str> = c[1..].iter().map(String::as_str).collect();
+                cluster.cli(&c[0], &args)
+            })
+            .collect();
+        assert!(
+            said[0]
+                .lines()
+                .any(|l| l.contains("fs1_monitor_0 (node=node1") && l.contains("rc=0")),
+            "no successful probe of fs1:\n{}",
+            said[0]
+        );
+        assert!(
+            said[1].contains(&format!("provider=\"{provider}\"")),
+            "{}",
+            said[1]
+        );
+        assert!(said[2].contains(&format!("({want}):")), "{}", said[2]);
+        assert!(!said[2].contains("Failed"), "{}", said[2]);
+    }
+}
+
+/// A README command line as an argument vector: words, and one
+/// single-quoted argument at most per line (the XML of `cibadmin`).
+fn words_of(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = line.trim();
+    while !rest.is_empty() {
+        if let Some(q) = rest.strip_prefix('\'') {
+            let (word, after) = q.split_once('\'').expect("a closing quote");
+            out.push(word.to_string());
+            rest = after.trim_start();
+        } else {
+            let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+            out.push(rest[..end].to_string());
+            rest = rest[end..].trim_start();
+        }
+    }
+    out
+}
+
+/// The agent Pacemaker runs for `rsc` now, from its history in the status
+/// section (`<lrm_resource class provider type>`).
+fn executed_by(cluster: &Cluster, rsc: &str) -> String {
+    let status = cluster.cli("cibadmin", &["--query", "--scope", "status"]);
+    support::xml::elements(&status, "lrm_resource")
+        .iter()
+        .find(|e| support::xml::get(e, "id") == Some(rsc))
+        .map(|e| {
+            let a = |n| support::xml::get(e, n).unwrap_or("?");
+            format!("{}:{}:{}", a("class"), a("provider"), a("type"))
+        })
+        .unwrap_or_default()
+}
+
+/// A process of a cluster node with a file open; killed on drop.
+struct HeldOpen(std::process::Child);
+
+impl HeldOpen {
+    /// Still running, with an open descriptor on `file`.
+    fn holds(&self, file: &Path) -> bool {
+        let pid = self.0.id();
+        support::cluster::alive(pid)
+            && std::fs::read_dir(format!("/proc/{pid}/fd"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t == file))
+    }
+}
+
+impl Drop for HeldOpen {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

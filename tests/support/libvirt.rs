@@ -519,7 +519,7 @@ pub fn build_guest() -> Result<GuestImage, String> {
         // libvirt-qemu and must reach the files (the test's own
         // temporary directories are 0700).
         use std::os::unix::fs::PermissionsExt;
-        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let tmp = &crate::support::target_tmpdir();
         std::fs::create_dir_all(tmp).map_err(|e| e.to_string())?;
         std::fs::set_permissions(tmp, std::fs::Permissions::from_mode(0o755))
             .map_err(|e| e.to_string())?;
@@ -645,7 +645,7 @@ pub fn guest_image() -> Option<&'static GuestImage> {
 /// checks each entry against the emulator and itself, and probes again when
 /// it does not match).
 pub fn qemu_caps_cache() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("vd-qemu-capabilities")
+    crate::support::target_tmpdir().join("vd-qemu-capabilities")
 }
 
 /// Copy the files of `from` (if any) into `to`, each atomically.

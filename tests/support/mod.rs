@@ -18,6 +18,8 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use std::sync::atomic::AtomicBool;
+
 use assert_cmd::assert::Assert;
 use assert_cmd::prelude::*;
 
@@ -278,6 +280,47 @@ pub fn ocf_tester(
     );
     text
 }
+
+/// A binary of this package: `from_cargo` is `option_env!("CARGO_BIN_EXE_<name>")`,
+/// which cargo sets for test targets only; a program that includes these
+/// modules from elsewhere (examples/ha_demo.rs) finds the binary next to
+/// itself (`target/<profile>/examples/<program>` → `target/<profile>/<name>`).
+pub fn built_binary(name: &str, from_cargo: Option<&'static str>) -> &'static str {
+    if let Some(p) = from_cargo {
+        return p;
+    }
+    let exe = std::env::current_exe().expect("the running program's path");
+    let path = exe
+        .ancestors()
+        .nth(2)
+        .expect("target/<profile>/examples/<program>")
+        .join(name);
+    assert!(
+        path.is_file(),
+        "{} is not built: cargo build --bin {name}",
+        path.display()
+    );
+    Box::leak(path.to_string_lossy().into_owned().into_boxed_str())
+}
+
+/// cargo's scratch directory for tests (`CARGO_TARGET_TMPDIR`, set for test
+/// targets only); elsewhere `target/tmp`, found from the running program.
+pub fn target_tmpdir() -> PathBuf {
+    match option_env!("CARGO_TARGET_TMPDIR") {
+        Some(d) => PathBuf::from(d),
+        None => std::env::current_exe()
+            .expect("the running program's path")
+            .ancestors()
+            .nth(3)
+            .expect("target/<profile>/examples/<program>")
+            .join("tmp"),
+    }
+}
+
+/// Set by a program's SIGINT/SIGTERM handler (examples/ha_demo.rs):
+/// [`cluster::wait_for`] then stops waiting and panics, so the fixtures'
+/// `Drop` cleans up.
+pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 /// A temporary directory removed on drop.
 pub fn tempdir(prefix: &str) -> tempfile::TempDir {

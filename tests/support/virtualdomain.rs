@@ -11,12 +11,12 @@ use std::path::{Path, PathBuf};
 
 /// The VirtualDomain agent binary.
 pub fn vd_binary() -> &'static str {
-    env!("CARGO_BIN_EXE_VirtualDomain")
+    super::built_binary("VirtualDomain", option_env!("CARGO_BIN_EXE_VirtualDomain"))
 }
 
 /// The rgmanager `vm` persona.
 pub fn vm_binary() -> &'static str {
-    env!("CARGO_BIN_EXE_vm")
+    super::built_binary("vm", option_env!("CARGO_BIN_EXE_vm"))
 }
 
 /// An example program of the VirtualDomain crate

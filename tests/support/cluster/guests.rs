@@ -36,7 +36,9 @@ use crate::support::libvirt::{
 };
 use crate::support::virtualdomain::{require_libvirtd, vd_binary};
 
-const XEN: &str = env!("CARGO_BIN_EXE_Xen");
+fn xen_binary() -> &'static str {
+    crate::support::built_binary("Xen", option_env!("CARGO_BIN_EXE_Xen"))
+}
 
 // ---------------------------------------------------------------------------
 // Guests
@@ -124,7 +126,7 @@ pub fn call(args: &[&str]) -> String {
 
 impl Guest for XenOverXlDouble {
     fn agent(&self) -> (&'static str, PathBuf) {
-        ("Xen", PathBuf::from(XEN))
+        ("Xen", PathBuf::from(xen_binary()))
     }
 
     fn node_env(&self, node: &str) -> Vec<(String, String)> {

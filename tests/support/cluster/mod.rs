@@ -116,6 +116,10 @@ pub fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>
             return v;
         }
         assert!(
+            !crate::support::INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed),
+            "interrupted while waiting for {what}"
+        );
+        assert!(
             start.elapsed() < limit,
             "timed out after {limit:?} waiting for {what}"
         );
@@ -244,6 +248,9 @@ impl Node {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .pdeathsig(libc::SIGKILL)
+            // out of the terminal's process group: a Ctrl-C reaches the
+            // program, whose Drop takes the node down in order
+            .process_group(0)
             .spawn()
             .expect("run unshare");
         let mut node = Node {
@@ -434,7 +441,9 @@ impl Node {
             .stderr(out)
             // If the test process dies without running Drop, the daemons
             // stop (pacemakerd stops the resources first).
-            .pdeathsig(libc::SIGTERM);
+            .pdeathsig(libc::SIGTERM)
+            // see Node::new: a Ctrl-C is for the program, not the daemons
+            .process_group(0);
         c.spawn()
             .unwrap_or_else(|e| panic!("cannot start {program} on {}: {e}", self.name))
     }
