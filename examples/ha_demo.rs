@@ -24,6 +24,7 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+use std::os::fd::AsRawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -53,6 +54,7 @@ static FAILURE: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
 /// The terminal's stderr (fd 2 goes to the details file).
 static TERMINAL: AtomicI32 = AtomicI32::new(2);
 
+#[allow(unsafe_code)] // FFI: write(2) from a signal handler
 extern "C" fn interrupted(_: libc::c_int) {
     if !support::INTERRUPTED.swap(true, Ordering::Relaxed) {
         let say = b"\n== Interrupted: stopping the cluster (it stops the guest first) and removing everything\n";
@@ -90,13 +92,19 @@ fn secs(d: Duration) -> String {
     format!("{:.1} s", d.as_secs_f64())
 }
 
-fn main() {
+/// Ctrl-C and SIGTERM end the demo's waits; the demo then cleans up.
+#[allow(unsafe_code)] // FFI: signal(2)
+fn on_interrupt_clean_up() {
     // SAFETY: the handler only stores to atomics and calls write(2).
     unsafe {
         let handler = interrupted as extern "C" fn(libc::c_int) as libc::sighandler_t;
         libc::signal(libc::SIGINT, handler);
         libc::signal(libc::SIGTERM, handler);
     }
+}
+
+fn main() {
+    on_interrupt_clean_up();
     let logs = tempfile::Builder::new()
         .prefix("ra-rs-demo-logs-")
         .tempdir_in("/var/tmp")
@@ -106,7 +114,7 @@ fn main() {
     // the terminal shows the story, the file the details.
     let details = logs.join("demo-details.log");
     let terminal = redirect_stderr(&details);
-    TERMINAL.store(terminal, Ordering::Relaxed);
+    TERMINAL.store(terminal.as_raw_fd(), Ordering::Relaxed);
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         let mut first = FAILURE.lock().unwrap_or_else(|e| e.into_inner());
@@ -116,10 +124,8 @@ fn main() {
         default_hook(info);
     }));
     let ok = catch_unwind(AssertUnwindSafe(|| run(&logs))).is_ok();
-    // SAFETY: fds of this process, the terminal's stderr back on fd 2.
-    unsafe {
-        libc::dup2(terminal, 2);
-    }
+    // the terminal's stderr back on fd 2
+    let _ = nix::unistd::dup2_stderr(&terminal);
     if !ok {
         if support::INTERRUPTED.load(Ordering::Relaxed) {
             eprintln!("   done: the cluster, the guest and the disk are gone");
@@ -137,15 +143,11 @@ fn main() {
 }
 
 /// Point fd 2 at `file`; returns a copy of the old fd 2.
-fn redirect_stderr(file: &Path) -> i32 {
-    use std::os::fd::IntoRawFd;
+fn redirect_stderr(file: &Path) -> std::os::fd::OwnedFd {
     let f = std::fs::File::create(file).expect("the demo's log file");
-    // SAFETY: plain fd operations on fds this process owns.
-    unsafe {
-        let saved = libc::dup(2);
-        libc::dup2(f.into_raw_fd(), 2);
-        saved
-    }
+    let saved = nix::unistd::dup(std::io::stderr()).expect("dup(2)");
+    nix::unistd::dup2_stderr(&f).expect("dup2(file, 2)");
+    saved
 }
 
 fn run(logs: &Path) {
