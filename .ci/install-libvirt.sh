@@ -8,8 +8,7 @@
 # without them. libvirt-daemon-system creates the libvirt-qemu user and
 # /etc/libvirt/*.conf, without which the qemu driver does not initialise.
 set -euo pipefail
-export DEBIAN_FRONTEND=noninteractive
-apt-get install -y -qq --no-install-recommends \
-    libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients \
+. "$(dirname "$0")/prelude.sh"
+ra_apt_install libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients \
     libvirt-dev pkg-config qemu-system-x86 busybox-static cpio \
-    linux-image-amd64 xz-utils util-linux qemu-utils >/dev/null
+    linux-image-amd64 xz-utils util-linux qemu-utils

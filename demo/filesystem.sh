@@ -14,25 +14,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ "$(id -u)" != 0 ]; then
-    echo "the demo mounts a filesystem: run it as root" >&2
-    exit 1
-fi
-
-# rustup's cargo, also when sudo reset PATH and HOME: the invoking user's
-# toolchain (its rustup home too, or rustup would install another one here)
-for home in "$HOME" "$(getent passwd "${SUDO_USER:-root}" | cut -d: -f6)"; do
-    if [ -n "$home" ] && [ -x "$home/.cargo/bin/cargo" ]; then
-        PATH=$home/.cargo/bin:$PATH
-        [ -d "$home/.rustup" ] && export RUSTUP_HOME=${RUSTUP_HOME:-$home/.rustup}
-        break
-    fi
-done
-export PATH
-command -v cargo >/dev/null || {
-    echo "demo: cargo not found: install Rust with rustup (https://rustup.rs), then run this again" >&2
-    exit 1
-}
+. .ci/prelude.sh
+ra_need_root demo "it mounts a filesystem"
+ra_find_cargo demo
+ra_apt_install e2fsprogs util-linux mount
 
 echo "== building the Filesystem agent"
 cargo build --quiet --bin Filesystem

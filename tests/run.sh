@@ -17,41 +17,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ "$(id -u)" != 0 ]; then
-    echo "tests/run.sh: the tests need root (loop devices, guest kernels, clusters): run it with sudo" >&2
-    exit 1
-fi
-# rustup's cargo, also when sudo reset PATH
-for home in "$HOME" "$(getent passwd "${SUDO_USER:-root}" | cut -d: -f6)"; do
-    [ -n "$home" ] && [ -x "$home/.cargo/bin/cargo" ] && PATH=$home/.cargo/bin:$PATH
-done
-export PATH
-command -v cargo >/dev/null || {
-    echo "tests/run.sh: cargo not found: install Rust with rustup (https://rustup.rs), then run this again" >&2
-    exit 1
-}
-rustc_minor=$(rustc --version | sed -n 's/^rustc 1\.\([0-9]*\).*/\1/p')
-if [ -z "$rustc_minor" ] || [ "$rustc_minor" -lt 80 ]; then
-    echo "tests/run.sh: $(rustc --version) is too old: Rust >= 1.80 is needed (rustup update stable)" >&2
-    exit 1
-fi
-
-export DEBIAN_FRONTEND=noninteractive
-# No init system in containers: keep package scripts from starting daemons.
-if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
-    chmod +x /usr/sbin/policy-rc.d
-fi
-need=()
-for pkg in resource-agents libxml2-utils e2fsprogs xfsprogs util-linux mount psmisc \
-    pacemaker pacemaker-cli-utils corosync iproute2 pcs rpm libvirt-dev pkg-config; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
-done
-if [ ${#need[@]} -gt 0 ]; then
-    echo "== installing ${need[*]}"
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+. .ci/prelude.sh
+ra_need_root tests/run.sh "the tests need root (loop devices, guest kernels, clusters)"
+ra_find_cargo tests/run.sh
+ra_apt_install resource-agents libxml2-utils e2fsprogs xfsprogs util-linux mount psmisc \
+    pacemaker pacemaker-cli-utils corosync iproute2 pcs rpm libvirt-dev pkg-config
 # guest kernel, QEMU, LVM, open-iscsi and virtme-ng (tests/lvm.rs, iscsi.rs)
 bash .ci/install-guest.sh >/dev/null
 export RA_REQUIRE_GUEST=${RA_REQUIRE_GUEST:-1}
