@@ -10,6 +10,7 @@
 pub mod guest;
 pub mod libvirt;
 pub mod rgmanager;
+pub mod two_nodes;
 pub mod virtualdomain;
 
 use std::ffi::OsString;
