@@ -7,15 +7,34 @@
 //!   on one kernel is read back on the other, both ways; a TCP exchange
 //!   crosses the private link.
 //!
+//! - [`exclusive_failover_system_id_then_tagging`]: scenario 1, HA-LVM.
+//!   corosync + pacemaker on both nodes (two_node), our agents as
+//!   `ocf:heartbeat-rs:*`; a group LVM-activate + Filesystem (xfs) + Xen
+//!   (over the `xl` TEST DOUBLE, tests/doubles/xl.rs: Xen cannot run here,
+//!   and a nested VirtualDomain guest under TCG is too slow), created with
+//!   pcs on node-a, moved A→B→A with `crm_resource --move` (each move then
+//!   `--clear`ed), first with `vg_access_mode=system_id`, then, on a second
+//!   VG of the same disk, with `tagging`. After every event both kernels
+//!   are asked (device-mapper tables, mounts, the VG's system ID or tags,
+//!   the double's domains): the LV is active on exactly the node the
+//!   cluster says, and the files written before each move are intact after
+//!   it.
+//!
 //! Every test boots its own pair (labs run one after the other) and stops
 //! it, also when it fails. No `vng`, QEMU or guest kernel: SKIP, unless
 //! `RA_REQUIRE_GUEST` is set. Needs root.
 
+mod doubles;
 mod support;
 
-use std::time::Duration;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
-use support::two_nodes::{Lab, ADDRS, NODES};
+use support::two_nodes::{Cluster, Lab, ADDRS, NODES, PROVIDER};
+
+const ACTIVATE: &str = env!("CARGO_BIN_EXE_LVM-activate");
+const FILESYSTEM: &str = env!("CARGO_BIN_EXE_Filesystem");
+const XEN: &str = env!("CARGO_BIN_EXE_Xen");
 
 /// The TCP port of the link probe (inside the private link only).
 const PROBE_PORT: u16 = 5505;
@@ -111,4 +130,341 @@ fn lab_two_kernels_share_one_disk_and_one_link() {
         );
         eprintln!("disk: {reader} read the block {writer} wrote");
     }
+}
+
+// ---------------------------------------------------------------------------
+// Scenario 1: exclusive failover (HA-LVM)
+
+/// Both nodes' lvm.conf while the VGs are made: no autoactivation by udev
+/// events (a cluster node activates nothing by itself).
+const LVM_NEUTRAL: &str = "global {\n event_activation = 0\n}\n";
+
+/// lvm.conf for `vg_access_mode=system_id`: the node's name as its system ID.
+fn lvm_system_id(node: &str) -> String {
+    format!(
+        "global {{\n event_activation = 0\n system_id_source = \"lvmlocal\"\n}}\n\
+         local {{\n system_id = \"{node}\"\n}}\n"
+    )
+}
+
+/// lvm.conf for `vg_access_mode=tagging`: nothing activates without the
+/// cluster's tag.
+const LVM_TAGGING: &str =
+    "global {\n event_activation = 0\n}\nactivation {\n volume_list = [ ]\n}\n";
+
+/// The `xl` double's state: one "host" directory per node, in the lab.
+fn xl_dir(c: &Cluster) -> PathBuf {
+    c.lab.path("xl")
+}
+
+/// One exclusive group and what it manages.
+struct Group {
+    id: String,
+    vg: String,
+    mode: &'static str,
+    domain: String,
+    dir: String,
+}
+
+impl Group {
+    fn new(tag: &str, mode: &'static str) -> Group {
+        Group {
+            id: format!("g-{tag}"),
+            vg: format!("ra2n_{tag}"),
+            mode,
+            domain: format!("vm-{tag}"),
+            dir: format!("/run/ra-two-nodes/{tag}"),
+        }
+    }
+
+    fn members(&self) -> [String; 3] {
+        ["vg", "fs", "vm"].map(|m| format!("{}-{m}", self.id))
+    }
+
+    /// The device-mapper name of its LV.
+    fn dm_name(&self) -> String {
+        format!("{}-data", self.vg)
+    }
+}
+
+/// The double's domain file of `domain` on `node`.
+fn domain_file(c: &Cluster, node: &str, domain: &str) -> PathBuf {
+    let hex: String = domain.bytes().map(|b| format!("{b:02x}")).collect();
+    xl_dir(c).join("hosts").join(node).join("domains").join(hex)
+}
+
+/// Ask both kernels where the group's LV, filesystem and guest are, and
+/// require them on `holder` only (`None`: nowhere); the cluster must say
+/// the same.
+fn assert_held_by(c: &mut Cluster, g: &Group, holder: Option<&str>, event: &str) {
+    for m in g.members() {
+        let want: Vec<String> = holder.map(|h| vec![h.to_string()]).unwrap_or_default();
+        assert_eq!(c.locate(&m), want, "after {event}: {m}\n{}", c.status());
+    }
+    for name in NODES {
+        let here = holder == Some(name);
+        let n = c.node(name);
+        let dm = n.sh(&["dmsetup", "info", "-c", "--noheadings", "-o", "name"]);
+        let active = dm.lines().any(|l| l.trim() == g.dm_name());
+        assert_eq!(
+            active,
+            here,
+            "after {event}: {} is {}active in {name}'s kernel (dm: {dm:?})",
+            g.dm_name(),
+            if active { "" } else { "not " }
+        );
+        let mounted = n.run(&["findmnt", "-n", "-o", "SOURCE,FSTYPE", &g.dir]);
+        assert_eq!(
+            mounted.ok(),
+            here,
+            "after {event}: {} {}mounted on {name}: {}",
+            g.dir,
+            if mounted.ok() { "" } else { "not " },
+            mounted.text()
+        );
+        if here {
+            assert!(mounted.stdout.contains("xfs"), "{}", mounted.stdout);
+            let attr = n.sh(&[
+                "lvs",
+                "--noheadings",
+                "-o",
+                "lv_attr",
+                &format!("{}/data", g.vg),
+            ]);
+            assert_eq!(
+                attr.trim().chars().nth(4),
+                Some('a'),
+                "{name}: lv_attr {attr}"
+            );
+        }
+        assert_eq!(
+            domain_file(c, name, &g.domain).is_file(),
+            here,
+            "after {event}: guest {} on {name}?",
+            g.domain
+        );
+    }
+    // What guards the VG on the shared disk, as both kernels read it.
+    let owner_field = if g.mode == "system_id" {
+        "vg_systemid"
+    } else {
+        "vg_tags"
+    };
+    for name in NODES {
+        let got = c
+            .node(name)
+            .sh(&["vgs", "--foreign", "--noheadings", "-o", owner_field, &g.vg])
+            .trim()
+            .to_string();
+        let want = match (g.mode, holder) {
+            ("system_id", Some(h)) => h.to_string(),
+            (_, Some(_)) => "pacemaker".to_string(),
+            ("tagging", None) => String::new(),
+            // stopped: the system ID stays with the last holder
+            (_, None) => got.clone(),
+        };
+        assert_eq!(
+            got, want,
+            "after {event}: {owner_field} of {} read on {name}",
+            g.vg
+        );
+    }
+    eprintln!(
+        "after {event}: {} held by {} only (dm, mount, guest, {owner_field}: both kernels agree)",
+        g.id,
+        holder.unwrap_or("no node")
+    );
+}
+
+/// Write `name` (1 MiB from the host) into the group's filesystem on
+/// `node` and flush it to the shared disk.
+fn write_payload(c: &mut Cluster, g: &Group, node: &str, name: &str) {
+    let data: Vec<u8> = (0..(1u32 << 20))
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8 ^ name.len() as u8)
+        .collect();
+    let src = c.lab.path(name);
+    std::fs::write(&src, data).unwrap();
+    let dst = format!("{}/{name}", g.dir);
+    let n = c.node(node);
+    n.sh(&["cp", &src.to_string_lossy(), &dst]);
+    n.sh(&["sync", &dst]);
+}
+
+/// The payloads are intact in the group's filesystem on `node`.
+fn assert_payloads(c: &mut Cluster, g: &Group, node: &str, names: &[&str], event: &str) {
+    for name in names {
+        let src = c.lab.path(name);
+        let out = c
+            .node(node)
+            .run(&["cmp", &src.to_string_lossy(), &format!("{}/{name}", g.dir)]);
+        assert!(out.ok(), "after {event}: {name} on {node}: {}", out.text());
+    }
+}
+
+/// Move the group with `crm_resource --move`, wait, check, `--clear`,
+/// wait, check it stayed.
+fn move_group(c: &mut Cluster, g: &Group, to: &str, payloads: &[&str]) {
+    let event = format!("crm_resource --move {} --node {to}", g.id);
+    let t0 = Instant::now();
+    c.cli(&["crm_resource", "--resource", &g.id, "--move", "--node", to]);
+    c.settle();
+    eprintln!("{event}: settled after {:.1?}", t0.elapsed());
+    assert_held_by(c, g, Some(to), &event);
+    assert_payloads(c, g, to, payloads, &event);
+    c.cli(&["crm_resource", "--resource", &g.id, "--clear"]);
+    c.settle();
+    assert_held_by(c, g, Some(to), &format!("--clear after {event}"));
+}
+
+/// Scenario 1 for one group: create with pcs, A→B→A, stop.
+fn exclusive_failover(c: &mut Cluster, g: &Group) {
+    for name in NODES {
+        let conf = match g.mode {
+            "system_id" => lvm_system_id(name),
+            _ => LVM_TAGGING.to_string(),
+        };
+        std::fs::write(c.node(name).dir.join("etc-lvm/lvm.conf"), conf).unwrap();
+        c.node(name).sh(&["mkdir", "-p", &g.dir]);
+    }
+    let cfg = xl_dir(c).join(format!("{}.cfg", g.domain));
+    std::fs::write(
+        &cfg,
+        format!("name = \"{}\"\nmemory = 256\nvcpus = 1\n", g.domain),
+    )
+    .unwrap();
+    let [vg, fs, vm] = g.members();
+    let ops = |start: &str| {
+        [
+            "op",
+            "start",
+            start,
+            "stop",
+            "timeout=120s",
+            "monitor",
+            "interval=10s",
+            "timeout=60s",
+        ]
+        .map(str::to_string)
+    };
+    let mut cmds = Vec::new();
+    let mut create = |id: &str, ty: &str, params: Vec<String>| {
+        let mut v: Vec<String> = ["resource", "create", id, &format!("ocf:{PROVIDER}:{ty}")]
+            .map(str::to_string)
+            .to_vec();
+        v.extend(params);
+        v.extend(ops("timeout=120s"));
+        v.extend(["--group".to_string(), g.id.clone()]);
+        cmds.push(v);
+    };
+    create(
+        &vg,
+        "LVM-activate",
+        vec![
+            format!("vgname={}", g.vg),
+            "lvname=data".into(),
+            format!("vg_access_mode={}", g.mode),
+        ],
+    );
+    create(
+        &fs,
+        "Filesystem",
+        vec![
+            format!("device=/dev/{}/data", g.vg),
+            format!("directory={}", g.dir),
+            "fstype=xfs".into(),
+        ],
+    );
+    create(&vm, "Xen", vec![format!("xmfile={}", cfg.display())]);
+    cmds.push(
+        ["constraint", "location", &g.id, "prefers", "node-a=50"]
+            .map(str::to_string)
+            .to_vec(),
+    );
+    c.pcs(&cmds);
+    let t0 = Instant::now();
+    c.settle();
+    eprintln!("{}: started after {:.1?}", g.id, t0.elapsed());
+    assert_held_by(c, g, Some("node-a"), &format!("creating {} with pcs", g.id));
+
+    write_payload(c, g, "node-a", &format!("{}-written-on-a", g.id));
+    let first = format!("{}-written-on-a", g.id);
+    move_group(c, g, "node-b", &[&first]);
+    let second = format!("{}-written-on-b", g.id);
+    write_payload(c, g, "node-b", &second);
+    move_group(c, g, "node-a", &[&first, &second]);
+
+    c.cli(&[
+        "crm_resource",
+        "--resource",
+        &g.id,
+        "--meta",
+        "--set-parameter",
+        "target-role",
+        "--parameter-value",
+        "Stopped",
+    ]);
+    c.settle();
+    assert_held_by(c, g, None, &format!("target-role=Stopped on {}", g.id));
+}
+
+#[test]
+fn exclusive_failover_system_id_then_tagging() {
+    let Some(lab) = Lab::boot("two-nodes exclusive failover") else {
+        return;
+    };
+    let xl = lab.path("xl");
+    std::fs::create_dir_all(xl.join("bin")).unwrap();
+    std::os::unix::fs::symlink(doubles::xl(), xl.join("bin/xl")).unwrap();
+    for n in NODES {
+        std::fs::create_dir_all(xl.join("hosts").join(n)).unwrap();
+    }
+    let env = |node: &str| {
+        vec![
+            (
+                "PATH".to_string(),
+                format!("{}:{}", xl.join("bin").display(), support::two_nodes::PATH),
+            ),
+            (
+                "XL_DOUBLE_STATE".to_string(),
+                xl.join("hosts").join(node).to_string_lossy().into_owned(),
+            ),
+        ]
+    };
+    let agents = [
+        ("LVM-activate", ACTIVATE),
+        ("Filesystem", FILESYSTEM),
+        ("Xen", XEN),
+    ];
+    let mut c = Cluster::start(lab, &agents, &env, LVM_NEUTRAL);
+
+    // The storage, made on node-a: one PV and VG per run, an xfs LV in
+    // each; as an admin makes them: the tagging VG with no system ID, the
+    // system_id VG under the nodes' system_id lvm.conf (it gets node-a's).
+    let sid = Group::new("sid", "system_id");
+    let tag = Group::new("tag", "tagging");
+    for (g, part) in [(&tag, 3), (&sid, 2)] {
+        if g.mode == "system_id" {
+            for name in NODES {
+                let conf = c.node(name).dir.join("etc-lvm/lvm.conf");
+                std::fs::write(conf, lvm_system_id(name)).unwrap();
+            }
+        }
+        let a = c.node("node-a");
+        let pv = a.shared_partition(part);
+        a.sh(&["pvcreate", "-q", &pv]);
+        a.sh(&["vgcreate", "-q", &g.vg, &pv]);
+        a.sh(&["lvcreate", "-q", "-y", "-n", "data", "-L", "320M", &g.vg]);
+        a.sh(&["mkfs.xfs", "-q", &format!("/dev/{}/data", g.vg)]);
+        a.sh(&["vgchange", "-q", "-an", &g.vg]);
+    }
+    for name in NODES {
+        let vgs = c
+            .node(name)
+            .sh(&["vgs", "--foreign", "--noheadings", "-o", "vg_name"]);
+        for g in [&sid, &tag] {
+            assert!(vgs.contains(&g.vg), "{name} does not see {}: {vgs}", g.vg);
+        }
+    }
+    exclusive_failover(&mut c, &sid);
+    exclusive_failover(&mut c, &tag);
 }

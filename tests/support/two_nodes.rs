@@ -160,6 +160,19 @@ impl Node {
 
     /// Send one request; wait for its answer at most `limit` (+ slack).
     fn request(&mut self, kind: &str, env: &[(&str, &str)], argv: &[&str], limit: Duration) -> Out {
+        self.try_request(kind, env, argv, limit)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Node::request`], with the guest gone or silent as an error (for
+    /// cleanup, which must not panic).
+    fn try_request(
+        &mut self,
+        kind: &str,
+        env: &[(&str, &str)],
+        argv: &[&str],
+        limit: Duration,
+    ) -> Result<Out, String> {
         let n = self.seq.fetch_add(1, Ordering::SeqCst);
         let dir = self.cmd_dir();
         let mut body = format!("{kind}\ntimeout {}\n", limit.as_secs());
@@ -171,8 +184,8 @@ impl Node {
             body += &format!("arg {a}\n");
         }
         let tmp = dir.join(format!("{n:05}.tmp"));
-        std::fs::write(&tmp, body).unwrap();
-        std::fs::rename(&tmp, dir.join(format!("{n:05}.cmd"))).unwrap();
+        std::fs::write(&tmp, body).map_err(|e| e.to_string())?;
+        std::fs::rename(&tmp, dir.join(format!("{n:05}.cmd"))).map_err(|e| e.to_string())?;
         let rc = dir.join(format!("{n:05}.rc"));
         let t0 = Instant::now();
         loop {
@@ -180,25 +193,34 @@ impl Node {
                 let read = |ext: &str| {
                     std::fs::read_to_string(dir.join(format!("{n:05}.{ext}"))).unwrap_or_default()
                 };
-                return Out {
+                return Ok(Out {
                     code: s.trim().parse().unwrap_or(-1),
                     stdout: read("out"),
                     stderr: read("err"),
-                };
+                });
             }
-            assert!(
-                self.alive(),
-                "{}: the guest is gone while running {argv:?}; see {}",
-                self.name,
-                self.dir.display()
-            );
-            assert!(
-                t0.elapsed() < limit + Duration::from_secs(30),
-                "{}: no answer to {argv:?} within {limit:?}",
-                self.name
-            );
+            if !self.alive() {
+                return Err(format!(
+                    "{}: the guest is gone while running {argv:?}; see {}",
+                    self.name,
+                    self.dir.display()
+                ));
+            }
+            if t0.elapsed() > limit + Duration::from_secs(30) {
+                return Err(format!(
+                    "{}: no answer to {argv:?} within {limit:?}",
+                    self.name
+                ));
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Run `argv` on the node without panicking (cleanup): `None` when
+    /// the guest is gone or did not answer.
+    pub fn try_run(&mut self, argv: &[&str]) -> Option<Out> {
+        self.try_request("run", &[], argv, Duration::from_secs(60))
+            .ok()
     }
 
     /// Run `argv` on the node (limit 120 s).
@@ -755,5 +777,372 @@ fn execute(body: &str, daemons: &mut Vec<Child>) -> (i32, String, String) {
             }
         }
         other => fail(format!("unknown request {other:?}")),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The cluster on the two nodes
+
+/// How long the cluster may take to come up on the two guests.
+pub const UP_LIMIT: Duration = Duration::from_secs(180);
+/// Longest wait for a transition (TCG: an LVM command takes seconds).
+pub const SETTLE: &str = "300s";
+/// Our OCF provider, as installed by the packages.
+pub const PROVIDER: &str = "heartbeat-rs";
+
+/// The CIB both nodes start from: no fencing (scenario 1), DC elected after
+/// 5 s instead of 20, resources stay where they run.
+const SEED_CIB: &str = r#"<cib crm_feature_set="3.16.1" validate-with="pacemaker-3.9" epoch="1" num_updates="0" admin_epoch="0">
+  <configuration>
+    <crm_config>
+      <cluster_property_set id="cib-bootstrap-options">
+        <nvpair id="cib-bootstrap-options-stonith-enabled" name="stonith-enabled" value="false"/>
+        <nvpair id="cib-bootstrap-options-dc-deadtime" name="dc-deadtime" value="5s"/>
+      </cluster_property_set>
+    </crm_config>
+    <nodes/>
+    <resources/>
+    <constraints/>
+    <rsc_defaults>
+      <meta_attributes id="rsc-options">
+        <nvpair id="rsc-options-resource-stickiness" name="resource-stickiness" value="100"/>
+      </meta_attributes>
+    </rsc_defaults>
+  </configuration>
+  <status/>
+</cib>
+"#;
+
+fn uid_gid() -> (u32, u32) {
+    let u = nix::unistd::User::from_name("hacluster")
+        .ok()
+        .flatten()
+        .expect("no user hacluster (is pacemaker installed?)");
+    let g = nix::unistd::Group::from_name("haclient")
+        .ok()
+        .flatten()
+        .expect("no group haclient (is pacemaker installed?)");
+    (u.uid.as_raw(), g.gid.as_raw())
+}
+
+fn hacluster(p: &Path, mode: u32) {
+    let (u, g) = uid_gid();
+    std::os::unix::fs::chown(p, Some(u), Some(g)).unwrap();
+    std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
+}
+
+/// corosync + pacemakerd on both nodes of a [`Lab`], started and stopped
+/// here (through each node's driver).
+pub struct Cluster {
+    pub lab: Lab,
+    /// Per node: (corosync pid, pacemakerd pid) in the guest.
+    daemons: Vec<(Option<u32>, Option<u32>)>,
+    pub up_time: Duration,
+}
+
+/// What each node's pacemakerd passes on to the agents (beyond PATH and
+/// logging): `(node name) -> [(NAME, value)]`.
+pub type NodeEnv<'a> = &'a dyn Fn(&str) -> Vec<(String, String)>;
+
+impl Cluster {
+    /// Per-node trees, the private link, our `agents` (OCF type, binary)
+    /// under [`PROVIDER`], corosync (two_node) and pacemakerd on both nodes;
+    /// returns once both are online with a DC. `lvm_conf` is both nodes'
+    /// first lvm.conf.
+    pub fn start(mut lab: Lab, agents: &[(&str, &str)], env: NodeEnv, lvm_conf: &str) -> Cluster {
+        lab.link_up();
+        let mut hosts = String::from("127.0.0.1 localhost\n::1 localhost\n");
+        for (n, a) in NODES.iter().zip(ADDRS) {
+            hosts += &format!("{a} {n}\n");
+        }
+        let nodelist: String = NODES
+            .iter()
+            .zip(ADDRS)
+            .enumerate()
+            .map(|(i, (n, a))| {
+                format!(
+                    "    node {{\n        name: {n}\n        nodeid: {}\n        ring0_addr: {a}\n    }}\n",
+                    i + 1
+                )
+            })
+            .collect();
+        for n in &mut lab.nodes {
+            let d = n.dir.clone();
+            for sub in ["etc-corosync", "var-lib-corosync", "etc-lvm"] {
+                std::fs::create_dir_all(d.join(sub)).unwrap();
+            }
+            let pl = d.join("var-lib-pacemaker");
+            for sub in ["cib", "pengine", "blackbox", "cores"] {
+                std::fs::create_dir_all(pl.join(sub)).unwrap();
+                hacluster(&pl.join(sub), 0o750);
+            }
+            hacluster(&pl, 0o750);
+            std::fs::write(
+                d.join("etc-corosync/corosync.conf"),
+                format!(
+                    "# Written by tests/support/two_nodes.rs for {name}.\n\
+                     totem {{\n    version: 2\n    cluster_name: ra-rs-two-nodes\n    \
+                     transport: knet\n    token: 5000\n    crypto_cipher: none\n    crypto_hash: none\n}}\n\
+                     logging {{\n    to_stderr: no\n    to_syslog: no\n    to_logfile: yes\n    \
+                     logfile: {log}\n    timestamp: hires\n}}\n\
+                     quorum {{\n    provider: corosync_votequorum\n    two_node: 1\n}}\n\
+                     nodelist {{\n{nodelist}}}\n",
+                    name = n.name,
+                    log = d.join("logs/corosync.log").display(),
+                ),
+            )
+            .unwrap();
+            std::fs::write(pl.join("cib/cib.xml"), SEED_CIB).unwrap();
+            hacluster(&pl.join("cib/cib.xml"), 0o600);
+            std::fs::write(d.join("logs/pacemaker.log"), "").unwrap();
+            hacluster(&d.join("logs/pacemaker.log"), 0o660);
+            std::fs::write(d.join("hosts"), &hosts).unwrap();
+            std::fs::write(d.join("etc-lvm/lvm.conf"), lvm_conf).unwrap();
+            let ds = |s: &str| d.join(s).to_string_lossy().into_owned();
+            for (src, dst) in [
+                (ds("etc-corosync"), "/etc/corosync"),
+                (ds("var-lib-pacemaker"), "/var/lib/pacemaker"),
+                (ds("var-lib-corosync"), "/var/lib/corosync"),
+                (ds("etc-lvm"), "/etc/lvm"),
+                (ds("hosts"), "/etc/hosts"),
+            ] {
+                n.sh(&["mount", "--bind", &src, dst]);
+            }
+            // The scheduler's inputs stay in the guest: pacemaker-schedulerd
+            // cannot write its series file on the 9p directory.
+            n.sh(&[
+                "mount",
+                "-t",
+                "tmpfs",
+                "-o",
+                "mode=0750",
+                "pengine",
+                "/var/lib/pacemaker/pengine",
+            ]);
+            n.sh(&["chown", "hacluster:haclient", "/var/lib/pacemaker/pengine"]);
+            n.sh(&[
+                "install",
+                "-d",
+                "-o",
+                "hacluster",
+                "-g",
+                "haclient",
+                "-m",
+                "0750",
+                "/run/crm",
+            ]);
+            n.sh(&["mkdir", "-p", "/run/resource-agents", "/run/lock"]);
+            if !n.run(&["findmnt", "/dev/shm"]).ok() {
+                n.sh(&["mkdir", "-p", "/dev/shm"]);
+                n.sh(&["mount", "-t", "tmpfs", "-o", "mode=1777", "shm", "/dev/shm"]);
+            }
+            let provider = format!("/usr/lib/ocf/resource.d/{PROVIDER}");
+            n.sh(&["mkdir", "-p", &provider]);
+            for (ty, bin) in agents {
+                n.sh(&["cp", bin, &format!("{provider}/{ty}")]);
+            }
+            n.sh(&["modprobe", "dm-mod"]);
+            n.sh(&["modprobe", "softdog"]);
+            n.sh(&["corosync", "-t"]);
+        }
+        let t0 = Instant::now();
+        let mut daemons = Vec::new();
+        for n in &mut lab.nodes {
+            let log = n.dir.join("logs/corosync.stderr");
+            let cs = n.spawn(&[], &["corosync", "-f"], &log);
+            daemons.push((Some(cs), None));
+        }
+        let mut cluster = Cluster {
+            lab,
+            daemons,
+            up_time: Duration::ZERO,
+        };
+        cluster.wait_until(
+            "a quorate corosync membership of both nodes",
+            UP_LIMIT,
+            |c| {
+                let s = c.lab.nodes[0].run(&["corosync-quorumtool", "-s"]).stdout;
+                let field = |k: &str| {
+                    s.lines()
+                        .find_map(|l| l.strip_prefix(k).map(|v| v.trim().to_string()))
+                };
+                field("Quorate:").as_deref() == Some("Yes")
+                    && field("Nodes:").as_deref() == Some("2")
+            },
+        );
+        for (i, n) in cluster.lab.nodes.iter_mut().enumerate() {
+            let logfile = n.dir.join("logs/pacemaker.log");
+            let mut e: Vec<(String, String)> = vec![
+                ("PCMK_logfile".into(), logfile.to_string_lossy().into()),
+                ("PCMK_logfacility".into(), "none".into()),
+                ("PCMK_logpriority".into(), "notice".into()),
+            ];
+            for (k, v) in env(&n.name) {
+                e.retain(|(x, _)| *x != k);
+                e.push((k, v));
+            }
+            let e: Vec<(&str, &str)> = e.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let log = n.dir.join("logs/pacemakerd.stderr");
+            cluster.daemons[i].1 = Some(n.spawn(&e, &["pacemakerd"], &log));
+        }
+        let online = format!("Online: [ {} ]", NODES.join(" "));
+        cluster.wait_until("both nodes online in Pacemaker with a DC", UP_LIMIT, |c| {
+            c.lab.nodes.iter_mut().all(|n| {
+                let s = n.run(&["crm_mon", "-1"]).stdout;
+                s.contains("partition with quorum") && s.contains(&online)
+            })
+        });
+        cluster.up_time = t0.elapsed();
+        eprintln!("cluster up on both nodes after {:.0?}", cluster.up_time);
+        cluster
+    }
+
+    /// Poll `f` (every second) until it holds; panic after `limit`.
+    pub fn wait_until(
+        &mut self,
+        what: &str,
+        limit: Duration,
+        mut f: impl FnMut(&mut Cluster) -> bool,
+    ) {
+        let t0 = Instant::now();
+        while !f(self) {
+            assert!(
+                t0.elapsed() < limit,
+                "timed out after {limit:?} waiting for {what}"
+            );
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+
+    pub fn node(&mut self, name: &str) -> &mut Node {
+        self.lab.node(name)
+    }
+
+    /// A cluster tool on node-a; panics unless it succeeds.
+    pub fn cli(&mut self, argv: &[&str]) -> String {
+        self.lab.nodes[0].sh(argv)
+    }
+
+    /// Wait until the cluster has no transition in flight.
+    pub fn settle(&mut self) {
+        let out = self.lab.nodes[0].run_env(
+            &[],
+            &["crm_resource", "--wait", &format!("--timeout={SETTLE}")],
+            Duration::from_secs(330),
+        );
+        assert!(
+            out.ok(),
+            "the cluster did not settle within {SETTLE}: {}\n{}",
+            out.text(),
+            self.status()
+        );
+    }
+
+    /// The nodes `rsc` is active on (`--locate` says "NOT running" on stderr).
+    pub fn locate(&mut self, rsc: &str) -> Vec<String> {
+        let out = self.lab.nodes[0].run(&["crm_resource", "--resource", rsc, "--locate"]);
+        let mut on: Vec<String> = out
+            .text()
+            .lines()
+            .filter_map(|l| l.split_once("is running on:"))
+            .filter_map(|(_, n)| n.split_whitespace().next().map(str::to_string))
+            .collect();
+        on.sort();
+        on
+    }
+
+    /// `crm_mon -1` with fail counts and the operation history.
+    pub fn status(&mut self) -> String {
+        self.lab.nodes[0]
+            .run(&["crm_mon", "-1", "--include=failcounts,operations"])
+            .text()
+    }
+
+    /// Create resources as an admin does with pcs on node-a: each of
+    /// `commands` is `pcs -f <file> <command>` on a copy of the live CIB,
+    /// then the file replaces the CIB (what `pcs cluster cib-push` runs).
+    pub fn pcs(&mut self, commands: &[Vec<String>]) {
+        let file = self.lab.nodes[0].dir.join("cib-pcs.xml");
+        let cib = self.cli(&["cibadmin", "--query"]);
+        std::fs::write(&file, cib).unwrap();
+        let f = file.to_string_lossy().into_owned();
+        for c in commands {
+            let mut args = vec!["pcs", "-f", &*f];
+            args.extend(c.iter().map(String::as_str));
+            eprintln!("{}", args.join(" "));
+            let said = self.cli(&args);
+            if !said.trim().is_empty() {
+                eprintln!("{}", said.trim_end());
+            }
+        }
+        self.cli(&["cibadmin", "--replace", "--xml-file", &f]);
+    }
+
+    /// A node's pacemaker.log.
+    pub fn log(&self, node: usize) -> String {
+        std::fs::read_to_string(self.lab.nodes[node].dir.join("logs/pacemaker.log"))
+            .unwrap_or_default()
+    }
+
+    fn report(&mut self) {
+        let st = self.lab.nodes[0].try_run(&["crm_mon", "-1", "--include=failcounts,operations"]);
+        eprintln!(
+            "---- crm_mon (two-node test failed)\n{}",
+            st.map(|o| o.text()).unwrap_or_default()
+        );
+        for i in 0..self.lab.nodes.len() {
+            let log = self.log(i);
+            let tail: Vec<&str> = log
+                .lines()
+                .filter(|l| !l.contains("(cib_perform_op)"))
+                .collect();
+            eprintln!("---- {} pacemaker.log (end)", self.lab.nodes[i].name);
+            for l in &tail[tail.len().saturating_sub(60)..] {
+                eprintln!("{l}");
+            }
+        }
+    }
+
+    /// Whether pid `pid` still runs in node `i` (the driver reaps its
+    /// children, so a stopped daemon disappears from /proc).
+    fn running(&mut self, i: usize, pid: u32) -> bool {
+        self.lab.nodes[i]
+            .try_run(&["kill", "-0", &pid.to_string()])
+            .is_some_and(|o| o.ok())
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.report();
+        }
+        // pacemakerd on both nodes at once (each stops its resources, then
+        // itself), then corosync; a guest already gone is skipped.
+        let pacemakerd: Vec<Option<u32>> = self.daemons.iter().map(|d| d.1).collect();
+        let corosync: Vec<Option<u32>> = self.daemons.iter().map(|d| d.0).collect();
+        for (pids, is_corosync) in [(pacemakerd, false), (corosync, true)] {
+            for (n, pid) in self.lab.nodes.iter_mut().zip(&pids) {
+                if let (true, Some(pid)) = (n.alive(), pid) {
+                    if is_corosync {
+                        let _ = n.try_run(&["corosync-cfgtool", "-H", "--force"]);
+                    }
+                    let _ = n.try_run(&["kill", "-TERM", &pid.to_string()]);
+                }
+            }
+            let t0 = Instant::now();
+            for (i, pid) in pids.iter().enumerate() {
+                if let Some(pid) = *pid {
+                    while self.lab.nodes[i].alive()
+                        && self.running(i, pid)
+                        && t0.elapsed() < Duration::from_secs(120)
+                    {
+                        std::thread::sleep(Duration::from_millis(500));
+                    }
+                }
+            }
+        }
+        // Then the lab halts the drivers (which kill whatever is left) and
+        // the guests.
     }
 }
