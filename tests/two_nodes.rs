@@ -20,6 +20,16 @@
 //!   cluster says, and the files written before each move are intact after
 //!   it.
 //!
+//! - Scenario 2, [`node_killed_is_fenced_through_sbd_then_group_fails_over`].
+//!   SBD on the shared disk's first partition (`sbd create`, `sbd watch`
+//!   with the watchdog in each node), `fence_sbd` as the STONITH device,
+//!   `stonith-enabled=true`; the system_id group runs on node-a, a file is
+//!   written and fsynced there, then the host SIGKILLs node-a's QEMU.
+//!   node-b must fence node-a through SBD (the fencing history says so, the
+//!   reset message is in node-a's slot) before it takes the group over;
+//!   the file is intact on node-b and `xfs_repair -n` finds the filesystem
+//!   clean.
+//!
 //! Every test boots its own pair (labs run one after the other) and stops
 //! it, also when it fails. No `vng`, QEMU or guest kernel: SKIP, unless
 //! `RA_REQUIRE_GUEST` is set. Needs root.
@@ -204,6 +214,9 @@ fn assert_held_by(c: &mut Cluster, g: &Group, holder: Option<&str>, event: &str)
     for name in NODES {
         let here = holder == Some(name);
         let n = c.node(name);
+        if !n.alive() {
+            continue; // a node killed by the test: no kernel to ask
+        }
         let dm = n.sh(&["dmsetup", "info", "-c", "--noheadings", "-o", "name"]);
         let active = dm.lines().any(|l| l.trim() == g.dm_name());
         assert_eq!(
@@ -251,6 +264,9 @@ fn assert_held_by(c: &mut Cluster, g: &Group, holder: Option<&str>, event: &str)
         "vg_tags"
     };
     for name in NODES {
+        if !c.node(name).alive() {
+            continue;
+        }
         let got = c
             .node(name)
             .sh(&["vgs", "--foreign", "--noheadings", "-o", owner_field, &g.vg])
@@ -316,8 +332,8 @@ fn move_group(c: &mut Cluster, g: &Group, to: &str, payloads: &[&str]) {
     assert_held_by(c, g, Some(to), &format!("--clear after {event}"));
 }
 
-/// Scenario 1 for one group: create with pcs, A→B→A, stop.
-fn exclusive_failover(c: &mut Cluster, g: &Group) {
+/// Create `g` with pcs on node-a (preferring node-a) and wait for it.
+fn create_group(c: &mut Cluster, g: &Group) {
     for name in NODES {
         let conf = match g.mode {
             "system_id" => lvm_system_id(name),
@@ -385,7 +401,11 @@ fn exclusive_failover(c: &mut Cluster, g: &Group) {
     c.settle();
     eprintln!("{}: started after {:.1?}", g.id, t0.elapsed());
     assert_held_by(c, g, Some("node-a"), &format!("creating {} with pcs", g.id));
+}
 
+/// Scenario 1 for one group: create with pcs, A→B→A, stop.
+fn exclusive_failover(c: &mut Cluster, g: &Group) {
+    create_group(c, g);
     write_payload(c, g, "node-a", &format!("{}-written-on-a", g.id));
     let first = format!("{}-written-on-a", g.id);
     move_group(c, g, "node-b", &[&first]);
@@ -407,11 +427,8 @@ fn exclusive_failover(c: &mut Cluster, g: &Group) {
     assert_held_by(c, g, None, &format!("target-role=Stopped on {}", g.id));
 }
 
-#[test]
-fn exclusive_failover_system_id_then_tagging() {
-    let Some(lab) = Lab::boot("two-nodes exclusive failover") else {
-        return;
-    };
+/// The cluster of scenarios 1 and 2: our three agents, the xl double.
+fn cluster_with_xl_double(lab: Lab) -> Cluster {
     let xl = lab.path("xl");
     std::fs::create_dir_all(xl.join("bin")).unwrap();
     std::os::unix::fs::symlink(doubles::xl(), xl.join("bin/xl")).unwrap();
@@ -435,28 +452,40 @@ fn exclusive_failover_system_id_then_tagging() {
         ("Filesystem", FILESYSTEM),
         ("Xen", XEN),
     ];
-    let mut c = Cluster::start(lab, &agents, &env, LVM_NEUTRAL);
+    Cluster::start(lab, &agents, &env, LVM_NEUTRAL)
+}
 
-    // The storage, made on node-a: one PV and VG per run, an xfs LV in
-    // each; as an admin makes them: the tagging VG with no system ID, the
-    // system_id VG under the nodes' system_id lvm.conf (it gets node-a's).
+/// Make `g`'s VG on partition `part` of the shared disk, from node-a, as
+/// an admin does: a tagging VG with no system ID, a system_id VG under the
+/// nodes' system_id lvm.conf (it gets node-a's); an xfs LV in it.
+fn make_vg(c: &mut Cluster, g: &Group, part: usize) {
+    if g.mode == "system_id" {
+        for name in NODES {
+            let conf = c.node(name).dir.join("etc-lvm/lvm.conf");
+            std::fs::write(conf, lvm_system_id(name)).unwrap();
+        }
+    }
+    let a = c.node("node-a");
+    let pv = a.shared_partition(part);
+    a.sh(&["pvcreate", "-q", &pv]);
+    a.sh(&["vgcreate", "-q", &g.vg, &pv]);
+    a.sh(&["lvcreate", "-q", "-y", "-n", "data", "-L", "320M", &g.vg]);
+    a.sh(&["mkfs.xfs", "-q", &format!("/dev/{}/data", g.vg)]);
+    a.sh(&["vgchange", "-q", "-an", &g.vg]);
+}
+
+#[test]
+fn exclusive_failover_system_id_then_tagging() {
+    let Some(lab) = Lab::boot("two-nodes exclusive failover") else {
+        return;
+    };
+    let mut c = cluster_with_xl_double(lab);
+    // The storage: one PV and VG per run; the tagging VG first (made
+    // before the system_id lvm.conf is in place).
     let sid = Group::new("sid", "system_id");
     let tag = Group::new("tag", "tagging");
-    for (g, part) in [(&tag, 3), (&sid, 2)] {
-        if g.mode == "system_id" {
-            for name in NODES {
-                let conf = c.node(name).dir.join("etc-lvm/lvm.conf");
-                std::fs::write(conf, lvm_system_id(name)).unwrap();
-            }
-        }
-        let a = c.node("node-a");
-        let pv = a.shared_partition(part);
-        a.sh(&["pvcreate", "-q", &pv]);
-        a.sh(&["vgcreate", "-q", &g.vg, &pv]);
-        a.sh(&["lvcreate", "-q", "-y", "-n", "data", "-L", "320M", &g.vg]);
-        a.sh(&["mkfs.xfs", "-q", &format!("/dev/{}/data", g.vg)]);
-        a.sh(&["vgchange", "-q", "-an", &g.vg]);
-    }
+    make_vg(&mut c, &tag, 3);
+    make_vg(&mut c, &sid, 2);
     for name in NODES {
         let vgs = c
             .node(name)
@@ -467,4 +496,166 @@ fn exclusive_failover_system_id_then_tagging() {
     }
     exclusive_failover(&mut c, &sid);
     exclusive_failover(&mut c, &tag);
+}
+
+// ---------------------------------------------------------------------------
+// Scenario 2: a node dies
+
+/// SBD's timeouts on the disk (s): the watchdog, and msgwait (how long a
+/// fencer waits after writing the reset message: twice the watchdog).
+const SBD_WATCHDOG_S: &str = "10";
+const SBD_MSGWAIT_S: &str = "20";
+
+#[test]
+fn node_killed_is_fenced_through_sbd_then_group_fails_over() {
+    let Some(lab) = Lab::boot("two-nodes node death") else {
+        return;
+    };
+    let mut c = cluster_with_xl_double(lab);
+    let sid = Group::new("sid", "system_id");
+    make_vg(&mut c, &sid, 2);
+
+    // SBD on the first partition, its daemon on both nodes, each with its
+    // node's watchdog; fence_sbd as the fencing device.
+    let sbd_dev = c.node("node-a").shared_partition(1);
+    assert_eq!(c.node("node-b").shared_partition(1), sbd_dev);
+    c.node("node-a").sh(&[
+        "sbd",
+        "-d",
+        &sbd_dev,
+        "-1",
+        SBD_WATCHDOG_S,
+        "-4",
+        SBD_MSGWAIT_S,
+        "create",
+    ]);
+    for name in NODES {
+        let n = c.node(name);
+        let log = n.dir.join("logs/sbd.stderr");
+        n.spawn(
+            &[("SBD_SYNC_RESOURCE_STARTUP", "no")],
+            &[
+                "sbd",
+                "-d",
+                &sbd_dev,
+                "-W",
+                "-w",
+                "/dev/watchdog",
+                "-R",
+                "watch",
+            ],
+            &log,
+        );
+    }
+    c.wait_until("both nodes' SBD slots", Duration::from_secs(120), |c| {
+        let list = c
+            .node("node-a")
+            .run(&["sbd", "-d", &sbd_dev, "list"])
+            .stdout;
+        NODES.iter().all(|n| list.contains(n))
+    });
+    c.pcs(&[
+        [
+            "stonith",
+            "create",
+            "fence-sbd",
+            "fence_sbd",
+            &format!("devices={sbd_dev}"),
+            // fence_sbd is Python too: generous timeouts in a loaded TCG guest
+            "pcmk_reboot_timeout=240s",
+            "op",
+            "monitor",
+            "interval=120s",
+            "timeout=180s",
+        ]
+        .map(str::to_string)
+        .to_vec(),
+        [
+            "property",
+            "set",
+            "stonith-enabled=true",
+            "stonith-timeout=300s",
+        ]
+        .map(str::to_string)
+        .to_vec(),
+    ]);
+    c.settle();
+    create_group(&mut c, &sid);
+    let file = format!("{}-written-on-a-before-death", sid.id);
+    write_payload(&mut c, &sid, "node-a", &file);
+
+    // node-a loses power.
+    let t0 = Instant::now();
+    c.node("node-a").kill_qemu();
+    c.via = 1;
+    eprintln!("node-a's QEMU killed");
+    c.wait_until(
+        "the group running on node-b",
+        Duration::from_secs(300),
+        |c| c.locate(&sid.id) == ["node-b"],
+    );
+    let failover = t0.elapsed();
+    c.settle();
+    eprintln!(
+        "node killed -> {} running on node-b: {failover:.1?}",
+        sid.id
+    );
+
+    // node-b fenced node-a through SBD before it took over.
+    let history = c.cli(&["stonith_admin", "--history", "node-a"]);
+    eprintln!("{history}");
+    assert!(
+        history.contains("of node-a successful"),
+        "no successful fencing of node-a: {history}"
+    );
+    let slots = c.node("node-b").sh(&["sbd", "-d", &sbd_dev, "list"]);
+    eprintln!("{slots}");
+    assert!(
+        slots
+            .lines()
+            .any(|l| l.contains("node-a") && (l.contains("reset") || l.contains("off"))),
+        "node-a's SBD slot holds no reset: {slots}"
+    );
+    // ... and in that order, as node-b logged it: node-a lost, fenced,
+    // then the group started.
+    let log = c.log(1);
+    let at = |needle: &str| {
+        log.find(needle)
+            .unwrap_or_else(|| panic!("node-b's log has no {needle:?}"))
+    };
+    let lost = at("Node node-a state is now lost");
+    let fenced = at("Peer node-a was terminated (reboot) by node-b");
+    let started = at(&format!(
+        "Result of start operation for {}-vg on node-b: ok",
+        sid.id
+    ));
+    assert!(
+        lost < fenced && fenced < started,
+        "node-b's log: lost at {lost}, fenced at {fenced}, group started at {started}"
+    );
+    assert_held_by(&mut c, &sid, Some("node-b"), "node-a killed");
+    assert_payloads(&mut c, &sid, "node-b", &[&file], "node-a killed");
+
+    // Clean after the crash: stop, then xfs_repair -n on the LV.
+    c.cli(&[
+        "crm_resource",
+        "--resource",
+        &sid.id,
+        "--meta",
+        "--set-parameter",
+        "target-role",
+        "--parameter-value",
+        "Stopped",
+    ]);
+    c.settle();
+    let b = c.node("node-b");
+    let lv = format!("{}/data", sid.vg);
+    b.sh(&["lvchange", "-ay", &lv]);
+    let repair = b.run(&["xfs_repair", "-n", &format!("/dev/{lv}")]);
+    b.sh(&["lvchange", "-an", &lv]);
+    assert!(
+        repair.ok(),
+        "xfs_repair -n after the failover: {}",
+        repair.text()
+    );
 }

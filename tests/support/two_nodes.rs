@@ -41,6 +41,17 @@
 //! A request names a time limit; the host gives up after it (plus slack)
 //! and also as soon as that guest's QEMU has gone.
 //!
+//! The cluster ([`Cluster`]): corosync (knet over the private link,
+//! `two_node: 1`, token 5 s) and pacemakerd on both nodes, started through
+//! the drivers with a pre-seeded CIB (no fencing unless a test enables it,
+//! DC elected after 5 s), logs in each node's `logs`. The scheduler's
+//! inputs (/var/lib/pacemaker/pengine) stay on a tmpfs in the guest:
+//! pacemaker-schedulerd cannot write its series file on the 9p directory.
+//! The cluster tools run on one node, `via` (node-a until a test kills it).
+//! Timeouts are generous because everything runs under TCG on a machine
+//! shared with other guests: a `pcs` or `fence_sbd` call (Python) took
+//! 40-70 s there, a `crm_mon` 7-13 s.
+//!
 //! Cleanup, also when a test fails: [`Lab`]'s `Drop` asks both drivers to
 //! halt (they kill what they spawned, the guests power off), then kills
 //! each vng/QEMU process group that is still there, and the temporary lab
@@ -144,6 +155,28 @@ impl Node {
     /// Whether the guest's vng/QEMU is still there.
     pub fn alive(&mut self) -> bool {
         matches!(self.vng.try_wait(), Ok(None))
+    }
+
+    /// Pull the plug: SIGKILL the node's QEMU (from the host, as a power
+    /// failure), and wait for vng to notice.
+    pub fn kill_qemu(&mut self) {
+        let pid = self
+            .qemu_pid()
+            .unwrap_or_else(|| panic!("{}: no QEMU process found", self.name));
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        let t0 = Instant::now();
+        while self.alive() && t0.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(
+            !self.alive(),
+            "{}: vng still runs after its QEMU was killed",
+            self.name
+        );
     }
 
     /// The pid of the node's QEMU (vng's process group).
@@ -838,6 +871,8 @@ pub struct Cluster {
     /// Per node: (corosync pid, pacemakerd pid) in the guest.
     daemons: Vec<(Option<u32>, Option<u32>)>,
     pub up_time: Duration,
+    /// The node the cluster tools run on (node-a until it is killed).
+    pub via: usize,
 }
 
 /// What each node's pacemakerd passes on to the agents (beyond PATH and
@@ -956,6 +991,7 @@ impl Cluster {
             lab,
             daemons,
             up_time: Duration::ZERO,
+            via: 0,
         };
         cluster.wait_until(
             "a quorate corosync membership of both nodes",
@@ -1018,14 +1054,14 @@ impl Cluster {
         self.lab.node(name)
     }
 
-    /// A cluster tool on node-a; panics unless it succeeds.
+    /// A cluster tool on the `via` node; panics unless it succeeds.
     pub fn cli(&mut self, argv: &[&str]) -> String {
-        self.lab.nodes[0].sh(argv)
+        self.lab.nodes[self.via].sh(argv)
     }
 
     /// Wait until the cluster has no transition in flight.
     pub fn settle(&mut self) {
-        let out = self.lab.nodes[0].run_env(
+        let out = self.lab.nodes[self.via].run_env(
             &[],
             &["crm_resource", "--wait", &format!("--timeout={SETTLE}")],
             Duration::from_secs(330),
@@ -1040,7 +1076,7 @@ impl Cluster {
 
     /// The nodes `rsc` is active on (`--locate` says "NOT running" on stderr).
     pub fn locate(&mut self, rsc: &str) -> Vec<String> {
-        let out = self.lab.nodes[0].run(&["crm_resource", "--resource", rsc, "--locate"]);
+        let out = self.lab.nodes[self.via].run(&["crm_resource", "--resource", rsc, "--locate"]);
         let mut on: Vec<String> = out
             .text()
             .lines()
@@ -1053,7 +1089,7 @@ impl Cluster {
 
     /// `crm_mon -1` with fail counts and the operation history.
     pub fn status(&mut self) -> String {
-        self.lab.nodes[0]
+        self.lab.nodes[self.via]
             .run(&["crm_mon", "-1", "--include=failcounts,operations"])
             .text()
     }
@@ -1062,7 +1098,7 @@ impl Cluster {
     /// `commands` is `pcs -f <file> <command>` on a copy of the live CIB,
     /// then the file replaces the CIB (what `pcs cluster cib-push` runs).
     pub fn pcs(&mut self, commands: &[Vec<String>]) {
-        let file = self.lab.nodes[0].dir.join("cib-pcs.xml");
+        let file = self.lab.nodes[self.via].dir.join("cib-pcs.xml");
         let cib = self.cli(&["cibadmin", "--query"]);
         std::fs::write(&file, cib).unwrap();
         let f = file.to_string_lossy().into_owned();
@@ -1070,9 +1106,17 @@ impl Cluster {
             let mut args = vec!["pcs", "-f", &*f];
             args.extend(c.iter().map(String::as_str));
             eprintln!("{}", args.join(" "));
-            let said = self.cli(&args);
-            if !said.trim().is_empty() {
-                eprintln!("{}", said.trim_end());
+            // pcs is Python: tens of seconds per call in a loaded TCG guest
+            let out = self.lab.nodes[self.via].run_env(&[], &args, Duration::from_secs(600));
+            assert!(
+                out.ok(),
+                "{} failed ({}): {}",
+                args.join(" "),
+                out.code,
+                out.text()
+            );
+            if !out.stdout.trim().is_empty() {
+                eprintln!("{}", out.stdout.trim_end());
             }
         }
         self.cli(&["cibadmin", "--replace", "--xml-file", &f]);
@@ -1085,7 +1129,8 @@ impl Cluster {
     }
 
     fn report(&mut self) {
-        let st = self.lab.nodes[0].try_run(&["crm_mon", "-1", "--include=failcounts,operations"]);
+        let st =
+            self.lab.nodes[self.via].try_run(&["crm_mon", "-1", "--include=failcounts,operations"]);
         eprintln!(
             "---- crm_mon (two-node test failed)\n{}",
             st.map(|o| o.text()).unwrap_or_default()
