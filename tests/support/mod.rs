@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod guest;
 pub mod libvirt;
 pub mod rgmanager;
+pub mod two_nodes;
 pub mod virtualdomain;
 pub mod xml;
 
