@@ -21,6 +21,7 @@ use ra_lvm_activate::lvm::{self, Lvm, VgInfo};
 
 static PARAMS: &[ParamSpec] = &[
     ParamSpec::string("volgrpname")
+        .identity()
         .required()
         .unique()
         .short("Volume group name")

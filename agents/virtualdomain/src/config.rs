@@ -86,6 +86,7 @@ fn check_migration_user(v: &str) -> Result<(), String> {
 
 static PARAMS: &[ParamSpec] = &[
     ParamSpec::string("config")
+        .identity()
         .required()
         .unique()
         .check(check_absolute)

@@ -103,12 +103,14 @@ fn check_absolute(v: &str) -> Result<(), String> {
 
 static PARAMS: &[ParamSpec] = &[
     ParamSpec::string("xmfile")
+        .identity()
         .required()
         .default(DEFAULT_XMFILE)
         .check(check_absolute)
         .short("Xen control file")
         .long("Absolute path to the Xen control file, for this virtual machine."),
     ParamSpec::string("name")
+        .identity()
         .check(check_domain_name)
         .short("Xen DomU name")
         .long(
