@@ -121,6 +121,8 @@ static PARAMS: &[ParamSpec] = &[
         .short("Hypervisor")
         .long("auto, qemu or xen: picks the default hypervisor_uri and migration URIs."),
     ParamSpec::string("hypervisor_uri")
+        // where the domain lives: with its name, what stop acts on
+        .identity()
         .default("auto")
         .short("Hypervisor URI (normally automatic).")
         .long("libvirt URI of the local hypervisor. auto: qemu:///system for hypervisor=qemu, xen:/// for xen, else libvirt's default URI."),
