@@ -311,7 +311,9 @@ fn absent(bin: &str, state: &Path, identity: &[(&str, &str)]) -> Agent {
 fn iscsi_and_lvm_stop_a_resource_that_is_not_running_whatever_the_values() {
     let dir = support::tempdir("hstop-absent");
     let vg = format!("hstop_absent_{}", std::process::id());
-    let cases: [(&str, Vec<(&str, &str)>, Vec<Bad>); 4] = [
+    // (agent, its identity, malformed values it does not need to stop)
+    type AbsentCase<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<Bad>);
+    let cases: [AbsentCase; 4] = [
         (
             ISCSI,
             vec![
