@@ -152,9 +152,7 @@ fn unsupported_check_levels_are_not_configured() {
         .recurring()
         .env("OCF_CHECK_LEVEL", "deep")
         .expect("monitor", rc::ERR_CONFIGURED);
-    a.clone()
-        .check_level(30)
-        .expect("monitor", rc::NOT_RUNNING);
+    a.clone().check_level(30).expect("monitor", rc::NOT_RUNNING);
     // the rgmanager spelling of the level
     a.expect("start", rc::SUCCESS);
     a.clone()
