@@ -141,13 +141,18 @@ fn depth_20_on_a_read_only_remount_fails() {
 fn unsupported_check_levels_are_not_configured() {
     let fs = Fs::new("ext4");
     let a = fs.agent("ext4");
+    // a recurring monitor refuses them; a probe answers at depth 0
+    // (tests/hostile_stop.rs)
     a.clone()
+        .recurring()
         .check_level(30)
         .expect("monitor", rc::ERR_CONFIGURED)
         .stderr(contains("unsupported monitor level 30"));
     a.clone()
+        .recurring()
         .env("OCF_CHECK_LEVEL", "deep")
         .expect("monitor", rc::ERR_CONFIGURED);
+    a.clone().check_level(30).expect("monitor", rc::NOT_RUNNING);
     // the rgmanager spelling of the level
     a.expect("start", rc::SUCCESS);
     a.clone()
@@ -522,13 +527,19 @@ fn bad_parameters_are_one_line_and_exit_6() {
         .stderr(contains(
             "parameter 'run_fsck': 'sometimes' is not one of auto, force, no",
         ));
+    // stop needs only the identity: the rest falls back with a warning
+    // (tests/hostile_stop.rs)
     base.clone()
         .param("fast_stop", "perhaps")
-        .expect("stop", rc::ERR_CONFIGURED)
+        .expect("start", rc::ERR_CONFIGURED)
         .stderr(contains("'perhaps' is not a boolean"));
     base.clone()
+        .param("fast_stop", "perhaps")
+        .expect("stop", rc::SUCCESS)
+        .stderr(contains("'perhaps' is malformed"));
+    base.clone()
         .param("term_signals", "TERM NOSUCH")
-        .expect("stop", rc::ERR_CONFIGURED)
+        .expect("validate-all", rc::ERR_CONFIGURED)
         .stderr(contains("unknown signal NOSUCH"));
     base.clone()
         .param("directory", "/")

@@ -210,17 +210,25 @@ fn bad_parameters() {
             .expect(action, rc::ERR_CONFIGURED)
             .stderr(contains("name"));
         a.clone()
+            .unset("OCF_RESKEY_mountpoint")
+            .expect(action, rc::ERR_CONFIGURED)
+            .stderr(contains("mountpoint"));
+    }
+    // what does not name the resource fails every action but stop, which
+    // takes the default with a warning (tests/hostile_stop.rs)
+    for action in ["start", "status", "verify-all"] {
+        a.clone()
             .param("fstype", "nfs")
             .expect(action, rc::ERR_CONFIGURED)
             .stderr(contains("fstype"));
         a.clone()
-            .unset("OCF_RESKEY_mountpoint")
-            .expect(action, rc::ERR_CONFIGURED)
-            .stderr(contains("mountpoint"));
-        a.clone()
             .param("force_unmount", "maybe")
             .expect(action, rc::ERR_CONFIGURED);
     }
+    a.clone().param("fstype", "nfs").expect("stop", rc::SUCCESS);
+    a.clone()
+        .param("force_unmount", "maybe")
+        .expect("stop", rc::SUCCESS);
     a.clone()
         .param("mountpoint", "/")
         .expect("start", rc::ERR_CONFIGURED);

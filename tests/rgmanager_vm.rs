@@ -393,7 +393,14 @@ fn bad_parameters_are_one_line_and_6_for_every_action() {
         (a.clone().param("xmlfile", &other), "someone-else"),
     ];
     for (agent, needle) in &cases {
+        // stop needs only what names the domain; any other malformed value
+        // takes its default with a warning (tests/hostile_stop.rs)
+        let identity = ["name", "xmlfile", "someone-else"].contains(needle);
         for action in ["start", "stop", "status", "validate-all"] {
+            if action == "stop" && !identity {
+                agent.expect(action, rc::SUCCESS);
+                continue;
+            }
             one_line(agent.expect(action, rc::ERR_CONFIGURED), needle);
         }
         one_line(

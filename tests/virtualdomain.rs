@@ -131,6 +131,7 @@ fn bad_parameters_are_not_configured() {
     a.clone()
         .param("force_stop", "1")
         .param("snapshot", lab.path())
+        .recurring()
         .expect("monitor", rc::ERR_CONFIGURED);
     // broken XML: start fails as not installed (heartbeat: 5), stop is 0
     std::fs::write(&cfg, "<domain><name>x</nam>").unwrap();

@@ -9,7 +9,8 @@
 //! 2. an action the meta-data does not advertise (nor
 //!    [`ResourceAgent::UNLISTED_ACTIONS`]) → 3;
 //! 3. the cluster context and the parameters are read; anything malformed is
-//!    `OCF_ERR_CONFIGURED` with one line naming it, for every action;
+//!    `OCF_ERR_CONFIGURED` with one line naming it — except for stop and
+//!    probes (below);
 //! 4. state-changing actions and monitors take the per-instance lock (stop
 //!    and probes go on without it when the state directory cannot be used:
 //!    [`crate::state::lock_instance`]);
@@ -18,6 +19,21 @@
 //!    be running), probe → 7, recurring monitor → 1, `status` → 7, anything
 //!    else → the failure's own code;
 //! 6. the action runs; a [`Failure`] prints its exit reason.
+//!
+//! Stop and probes read only what names the resource. A stop that fails is
+//! a fenced node, and a probe that fails is a failed resource, so neither may
+//! fail over a value it does not need (the heartbeat agents do not either):
+//!
+//! | what is malformed or missing | stop, `kill`, probe | any other action |
+//! |---|---|---|
+//! | an identity parameter ([`ParamSpec::identity`](crate::params::ParamSpec::identity): device/directory, VG, domain/config, portal+target) | `OCF_ERR_CONFIGURED` | `OCF_ERR_CONFIGURED` |
+//! | a value stop uses (signals, timeouts, shutdown mode) | its default, one warning naming parameter and value | `OCF_ERR_CONFIGURED` |
+//! | a value stop does not use | ignored (its default), one warning | `OCF_ERR_CONFIGURED` |
+//! | `OCF_CHECK_LEVEL` | read as 0 (stop's depth-20 cleanup needs a valid 20), one warning | `OCF_ERR_CONFIGURED` |
+//!
+//! It is applied here, once ([`Params::parse_lenient`],
+//! [`Context::from_env`]); an agent's `configure` only re-checks what the
+//! table cannot, and must accept every value the table's defaults give.
 
 use crate::action::{Action, ActionError};
 use crate::context::Context;
@@ -358,7 +374,7 @@ fn run_action<A: ResourceAgent>(action: Action, env: Env, meta: &AgentMeta) -> O
         Action::Kill => meta.default_timeout("stop"),
         a => meta.default_timeout_at(a.name(), depth),
     };
-    let params = Params::parse(meta.params, &ctx.env)?;
+    let params = Params::parse_with(meta.params, &ctx.env, ctx.is_lenient())?;
     let agent = A::configure(params, &ctx)?;
     let _lock = if ctx.action.takes_instance_lock() {
         crate::state::lock_instance(&ctx, &lock_name(&ctx))?
@@ -471,7 +487,10 @@ mod tests {
     }
 
     static PARAMS: &[ParamSpec] = &[
-        ParamSpec::string("path").required().short("the file"),
+        ParamSpec::string("path")
+            .identity()
+            .required()
+            .short("the file"),
         ParamSpec::string("tool")
             .default("sh")
             .short("a tool that must exist"),
@@ -613,17 +632,39 @@ mod tests {
     }
 
     #[test]
-    fn bad_parameters_are_not_configured_for_every_action() {
+    fn bad_parameters_are_not_configured_but_stop_and_probes_need_only_the_identity() {
         let c = Case::new("badparam");
-        for action in ["start", "stop", "monitor", "validate-all"] {
+        let big = ("OCF_RESKEY_size", "big");
+        let recurring = ("OCF_RESKEY_CRM_meta_interval", "10000");
+        for (action, extra) in [
+            ("start", &[big][..]),
+            ("monitor", &[big, recurring][..]),
+            ("validate-all", &[big][..]),
+            ("start", &[("OCF_CHECK_LEVEL", "abc")][..]),
+            ("monitor", &[("OCF_CHECK_LEVEL", "abc"), recurring][..]),
+        ] {
             assert_eq!(
-                c.run(&[action], &[("OCF_RESKEY_size", "big")]).status,
+                c.run(&[action], extra).status,
                 OcfStatus::ErrConfigured,
-                "{action}"
+                "{action} {extra:?}"
             );
         }
-        let out = dispatch::<FileResource>(&["start".into()], Env::default(), false);
-        assert_eq!(out.status, OcfStatus::ErrConfigured);
+        // stop and a probe fall back to the default (one warning) and act
+        assert_eq!(c.run(&["start"], &[]).status, OcfStatus::Success);
+        for extra in [big, ("OCF_CHECK_LEVEL", "abc")] {
+            assert_eq!(c.run(&["monitor"], &[extra]).status, OcfStatus::Success);
+        }
+        assert_eq!(c.run(&["stop"], &[big]).status, OcfStatus::Success);
+        assert_eq!(c.run(&["monitor"], &[big]).status, OcfStatus::NotRunning);
+        assert_eq!(
+            c.run(&["stop"], &[("OCF_CHECK_LEVEL", "abc")]).status,
+            OcfStatus::Success
+        );
+        // a missing identity stays not configured, for stop too
+        for action in ["start", "stop", "monitor"] {
+            let out = dispatch::<FileResource>(&[action.into()], Env::default(), false);
+            assert_eq!(out.status, OcfStatus::ErrConfigured, "{action}");
+        }
     }
 
     #[test]
@@ -723,7 +764,7 @@ mod tests {
         assert_eq!((on.status, on.code()), (OcfStatus::Success, 0));
         assert_eq!(run(&["stop"]).code(), 0);
         // a failed check is "faulted"; other actions keep their OCF code
-        let bad = run(&["monitor", "-o", "size=big"]);
+        let bad = run(&["status", "-o", "size=big"]);
         assert_eq!((bad.status, bad.code()), (OcfStatus::ErrConfigured, 2));
         assert!(bad
             .stdout

@@ -66,21 +66,48 @@ fn parse_count(v: &str) -> Option<u64> {
     }
 }
 
+/// Whether `action` (with this interval) is a stop or a probe.
+fn lenient_for(action: &Action, interval_ms: u64) -> bool {
+    match action {
+        Action::Stop | Action::Kill => true,
+        Action::Monitor => interval_ms == 0,
+        _ => false,
+    }
+}
+
 impl Context {
     /// Read the context from `env`. `agent_name` stands in for a missing
     /// `OCF_RESOURCE_TYPE`; `default_timeout` is the action's timeout
     /// advertised in meta-data, used when the caller sets none.
+    ///
+    /// A malformed `OCF_CHECK_LEVEL` is `OCF_ERR_CONFIGURED`, except for
+    /// stop and probes ([`Context::is_lenient`]): they read it as 0 with one
+    /// warning.
     pub fn from_env(action: Action, agent_name: &str, env: Env) -> Result<Context, Failure> {
+        let ms = |key: &str| env.non_empty(key).and_then(parse_count);
+        let interval_ms = ms("OCF_RESKEY_CRM_meta_interval").unwrap_or(0);
+        let lenient = lenient_for(&action, interval_ms);
         let check_level = match env
             .non_empty("OCF_CHECK_LEVEL")
             .or_else(|| env.non_empty("OCF_RESKEY_OCF_CHECK_LEVEL"))
         {
             None => 0,
-            Some(v) => v.trim().parse::<u32>().map_err(|_| {
-                Failure::configured(format!("OCF_CHECK_LEVEL: '{v}' is not a check level"))
-            })?,
+            Some(v) => match v.trim().parse::<u32>() {
+                Ok(n) => n,
+                Err(_) if lenient => {
+                    crate::warn!(
+                        "OCF_CHECK_LEVEL: '{}' is not a check level; using 0",
+                        v.escape_debug()
+                    );
+                    0
+                }
+                Err(_) => {
+                    return Err(Failure::configured(format!(
+                        "OCF_CHECK_LEVEL: '{v}' is not a check level"
+                    )))
+                }
+            },
         };
-        let ms = |key: &str| env.non_empty(key).and_then(parse_count);
         let timeout = ms("OCF_RESKEY_CRM_meta_timeout")
             .filter(|&t| t > 0)
             .map(Duration::from_millis)
@@ -96,7 +123,7 @@ impl Context {
             resource_type: owned("OCF_RESOURCE_TYPE").unwrap_or_else(|| agent_name.to_string()),
             instance: owned("OCF_RESOURCE_INSTANCE").unwrap_or_else(|| "default".to_string()),
             check_level,
-            interval_ms: ms("OCF_RESKEY_CRM_meta_interval").unwrap_or(0),
+            interval_ms,
             timeout,
             migrate_source: owned("OCF_RESKEY_CRM_meta_migrate_source"),
             migrate_target: owned("OCF_RESKEY_CRM_meta_migrate_target"),
@@ -112,6 +139,13 @@ impl Context {
             action,
             env,
         })
+    }
+
+    /// Stop (and `kill`) and probes: they read only what names the resource
+    /// strictly, and fall back to defaults for everything else (see the
+    /// dispatcher's module documentation, [`crate::agent`]).
+    pub fn is_lenient(&self) -> bool {
+        lenient_for(&self.action, self.interval_ms)
     }
 
     /// A monitor with no interval: Pacemaker asking "is it running here?"
@@ -248,9 +282,18 @@ mod tests {
                 .check_level,
             10
         );
-        let bad = ctx(Action::Monitor, &[("OCF_CHECK_LEVEL", "deep")]).unwrap_err();
+        let recurring = ("OCF_RESKEY_CRM_meta_interval", "10000");
+        let bad = ctx(Action::Monitor, &[("OCF_CHECK_LEVEL", "deep"), recurring]).unwrap_err();
         assert_eq!(bad.status, crate::OcfStatus::ErrConfigured);
         assert!(bad.reason.contains("deep"));
+        let bad = ctx(Action::Start, &[("OCF_CHECK_LEVEL", "deep")]).unwrap_err();
+        assert_eq!(bad.status, crate::OcfStatus::ErrConfigured);
+        // stop and probes read it as 0
+        for action in [Action::Stop, Action::Kill, Action::Monitor] {
+            let c = ctx(action.clone(), &[("OCF_CHECK_LEVEL", "deep")]).unwrap();
+            assert_eq!(c.check_level, 0, "{action:?}");
+            assert!(c.is_lenient());
+        }
     }
 
     #[test]

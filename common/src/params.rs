@@ -55,6 +55,11 @@ pub struct ParamSpec {
     pub inherit: Option<&'static str>,
     /// rgmanager: the value may change while the resource runs (`reconfig`).
     pub reconfig: bool,
+    /// What names the resource (device and mount point, VG, domain, portal
+    /// and target): stop and probes need it, so a missing or malformed value
+    /// is `OCF_ERR_CONFIGURED` for them too. Every other parameter is read
+    /// leniently by stop and probes ([`Params::parse_lenient`]).
+    pub identity: bool,
 }
 
 impl ParamSpec {
@@ -71,6 +76,7 @@ impl ParamSpec {
             primary: false,
             inherit: None,
             reconfig: false,
+            identity: false,
         }
     }
     pub const fn string(name: &'static str) -> ParamSpec {
@@ -124,6 +130,12 @@ impl ParamSpec {
         self.reconfig = true;
         self
     }
+    /// What names the resource: strict even for stop and probes (not
+    /// advertised in meta-data).
+    pub const fn identity(mut self) -> ParamSpec {
+        self.identity = true;
+        self
+    }
 
     /// Check one value against this parameter's type and extra check.
     fn validate(&self, value: &str) -> Result<(), Failure> {
@@ -169,6 +181,22 @@ pub fn parse_bool(value: &str) -> Option<bool> {
     }
 }
 
+/// The one warning for a malformed value a lenient parse passes over.
+fn fall_back(spec: &ParamSpec, value: &str, why: &str) {
+    let instead = match spec.default {
+        Some(d) => format!("using the default '{d}'"),
+        None => "ignoring it".to_string(),
+    };
+    let why = why
+        .strip_prefix(&format!("parameter '{}': ", spec.name))
+        .unwrap_or(why);
+    crate::warn!(
+        "parameter '{}': '{}' is malformed ({why}); {instead}",
+        spec.name,
+        value.escape_debug()
+    );
+}
+
 /// The parsed values of one instance, defaults applied.
 #[derive(Clone, Debug)]
 pub struct Params {
@@ -184,25 +212,56 @@ impl Params {
     /// or a value of the wrong type is OCF_ERR_CONFIGURED with one line
     /// naming the parameter.
     pub fn parse(specs: &'static [ParamSpec], env: &Env) -> Result<Params, Failure> {
+        Params::parse_with(specs, env, false)
+    }
+
+    /// How stop and probes read parameters: only an identity parameter
+    /// ([`ParamSpec::identity`]) that is missing or malformed fails
+    /// (OCF_ERR_CONFIGURED). Any other malformed value is replaced by its
+    /// default (or left unset) with one warning naming the parameter and the
+    /// value, and a missing required one is left unset with a warning: a
+    /// stop that fails over a value it does not need gets the node fenced.
+    pub fn parse_lenient(specs: &'static [ParamSpec], env: &Env) -> Result<Params, Failure> {
+        Params::parse_with(specs, env, true)
+    }
+
+    /// [`Params::parse`] (`lenient` false) or [`Params::parse_lenient`].
+    pub fn parse_with(
+        specs: &'static [ParamSpec],
+        env: &Env,
+        lenient: bool,
+    ) -> Result<Params, Failure> {
         let mut values = BTreeMap::new();
         let mut explicit = Vec::new();
         for spec in specs {
+            let forgiving = lenient && !spec.identity;
             let given = match env.reskey(spec.name) {
                 None => None,
-                Some(raw) => Some(raw.to_str().ok_or_else(|| {
-                    Failure::configured(format!(
-                        "parameter '{}': value is not valid UTF-8",
-                        spec.name
-                    ))
-                })?),
+                Some(raw) => match raw.to_str() {
+                    Some(v) => Some(v),
+                    None if forgiving => {
+                        fall_back(spec, &format!("{raw:?}"), "value is not valid UTF-8");
+                        None
+                    }
+                    None => {
+                        return Err(Failure::configured(format!(
+                            "parameter '{}': value is not valid UTF-8",
+                            spec.name
+                        )))
+                    }
+                },
             }
             .filter(|v| !v.is_empty());
             let value = match (given, spec.default) {
-                (Some(v), _) => {
-                    explicit.push(spec.name);
-                    v
-                }
+                (Some(v), _) => v,
                 (None, Some(d)) => d,
+                (None, None) if spec.required && forgiving => {
+                    crate::warn!(
+                        "required parameter '{}' is not set; stop and probes do not need it",
+                        spec.name
+                    );
+                    continue;
+                }
                 (None, None) if spec.required => {
                     return Err(Failure::configured(format!(
                         "required parameter '{}' is not set",
@@ -211,7 +270,23 @@ impl Params {
                 }
                 (None, None) => continue,
             };
-            spec.validate(value)?;
+            match spec.validate(value) {
+                Ok(()) => {}
+                Err(e) if forgiving && given.is_some() => {
+                    fall_back(spec, value, &e.reason);
+                    match spec.default {
+                        Some(d) if spec.validate(d).is_ok() => {
+                            values.insert(spec.name, d.to_string());
+                        }
+                        _ => {}
+                    }
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+            if given.is_some() {
+                explicit.push(spec.name);
+            }
             values.insert(spec.name, value.to_string());
         }
         Ok(Params {
@@ -257,7 +332,7 @@ mod tests {
     use crate::OcfStatus;
 
     static SPECS: &[ParamSpec] = &[
-        ParamSpec::string("device").required().unique(),
+        ParamSpec::string("device").identity().required().unique(),
         ParamSpec::integer("count").default("3"),
         ParamSpec::boolean("fast").default("no"),
         ParamSpec::one_of("mode", &["auto", "force", "no"]).default("auto"),
@@ -327,6 +402,45 @@ mod tests {
             e.reason,
             "parameter 'signals': 'TERM,,KILL': empty signal name"
         );
+    }
+
+    #[test]
+    fn lenient_parse_keeps_only_the_identity_strict() {
+        let lenient = |pairs: &[(&str, &str)]| {
+            let env = Env::from_pairs(
+                pairs
+                    .iter()
+                    .map(|(k, v)| (format!("OCF_RESKEY_{k}"), v.to_string())),
+            );
+            Params::parse_lenient(SPECS, &env)
+        };
+        let p = lenient(&[
+            ("device", "d"),
+            ("count", "many"),
+            ("fast", "maybe"),
+            ("mode", "sometimes"),
+            ("signals", "TERM,,KILL"),
+        ])
+        .unwrap();
+        assert_eq!(p.int("count"), Some(3));
+        assert!(!p.bool("fast"));
+        assert_eq!(p.str("mode"), Some("auto"));
+        assert_eq!(p.str("signals"), None);
+        assert!(!p.is_explicit("count"));
+        let e = lenient(&[("count", "many")]).unwrap_err();
+        assert_eq!(e.reason, "required parameter 'device' is not set");
+        use std::os::unix::ffi::OsStringExt;
+        let bytes = |b: &[u8]| std::ffi::OsString::from_vec(b.to_vec());
+        let env = Env::from_pairs([
+            ("OCF_RESKEY_device", bytes(b"d")),
+            ("OCF_RESKEY_count", bytes(&[0xff])),
+        ]);
+        assert_eq!(
+            Params::parse_lenient(SPECS, &env).unwrap().int("count"),
+            Some(3)
+        );
+        let env = Env::from_pairs([("OCF_RESKEY_device", bytes(&[0x2f, 0xff]))]);
+        assert!(Params::parse_lenient(SPECS, &env).is_err());
     }
 
     #[test]

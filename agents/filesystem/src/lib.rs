@@ -83,10 +83,12 @@ const NETWORK: &[&str] = &["nfs", "nfs4", "efs", "aznfs", "cifs", "smbfs"];
 
 static PARAMS: &[ParamSpec] = &[
     ParamSpec::string("device")
+        .identity()
         .required()
         .short("block device")
         .long("The block device for the filesystem, or -U/-L (also UUID=, LABEL=, --uuid=, --label=) to name it by UUID or label, or an NFS/CIFS specification (server:/export, //server/share), or the source directory of a bind mount (an absolute path). Anything else that starts with '-' is refused (OCF_ERR_INSTALLED at start, as the heartbeat agent answers): it would be read as an option of mount."),
     ParamSpec::string("directory")
+        .identity()
         .required()
         .short("mount point")
         .long("The mount point for the filesystem. Created if missing. Trailing slashes are ignored; / is refused."),
@@ -409,7 +411,17 @@ impl ResourceAgent for Filesystem {
             Some(v) if ocf::is_true(v) => ForceUnmount::Kill,
             _ => ForceUnmount::No,
         };
-        if ctx.action.is_monitor() && ![0, 10, 20].contains(&ctx.check_level) {
+        // a probe answers at depth 0 rather than fail over a level it does
+        // not need (the dispatcher's rule for stop and probes)
+        let mut depth_ok = [0, 10, 20].contains(&ctx.check_level);
+        if ctx.action.is_monitor() && !depth_ok && ctx.is_lenient() {
+            warn!(
+                "unsupported monitor level {} (0, 10 and 20 are); probing at depth 0",
+                ctx.check_level
+            );
+            depth_ok = true;
+        }
+        if ctx.action.is_monitor() && !depth_ok {
             return Err(Failure::configured(format!(
                 "unsupported monitor level {} (0, 10 and 20 are)",
                 ctx.check_level
@@ -430,8 +442,9 @@ impl ResourceAgent for Filesystem {
             kill_signals: text("kill_signals"),
             signal_delay: p.str("signal_delay").unwrap_or("1").to_string(),
         })?;
-        // stop needs the prefix only to clean up, and warns instead
-        if ctx.action != ocf::Action::Stop {
+        // stop needs the prefix only to clean up, and warns instead; a
+        // probe at depth 0 does not need it
+        if !ctx.is_lenient() {
             if let Err(e) = &fs.statusfile_prefix {
                 return Err(Failure::configured(e.clone()));
             }

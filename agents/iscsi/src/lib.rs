@@ -36,6 +36,7 @@ const DISCOVERY_TYPES: &[&str] = &["sendtargets", "st", "isns", "fw", "slp"];
 
 static PARAMS: &[ParamSpec] = &[
     ParamSpec::string("portal")
+        .identity()
         .required()
         .check(check_portal)
         .short("Portal address")
@@ -47,6 +48,7 @@ static PARAMS: &[ParamSpec] = &[
              never see each other's session.",
         ),
     ParamSpec::string("target")
+        .identity()
         .required()
         .unique()
         .check(check_target)

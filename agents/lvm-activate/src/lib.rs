@@ -60,10 +60,12 @@ impl AccessMode {
 
 static PARAMS: &[ParamSpec] = &[
     ParamSpec::string("vgname")
+        .identity()
         .required()
         .short("The volume group name")
         .long("The volume group name."),
     ParamSpec::string("lvname")
+        .identity()
         .short("Only activate the given LV")
         .long("If set, only the specified LV will be activated."),
     ParamSpec::string("vg_access_mode")

@@ -22,6 +22,7 @@ use ra_lvm_tools::{dm, monitor};
 
 static PARAMS: &[ParamSpec] = &[
     ParamSpec::string("volgrpname")
+        .identity()
         .required()
         .unique()
         .short("Volume group name")

@@ -41,15 +41,18 @@ pub const FSTYPES: &[&str] = &[
 
 static PARAMS: &[ParamSpec] = &[
     ParamSpec::string("name")
+        .identity()
         .primary()
         .short("File System Name")
         .long("Symbolic name for this file system; rgmanager names the resource fs:<name>."),
     ParamSpec::string("mountpoint")
+        .identity()
         .required()
         .unique()
         .short("Mount Point")
         .long("Path in the file system hierarchy to mount this file system on. Created if missing; / is refused."),
     ParamSpec::string("device")
+        .identity()
         .required()
         .unique()
         .short("Device or Label")

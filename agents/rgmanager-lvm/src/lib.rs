@@ -45,15 +45,18 @@ use ra_lvm_tools::{dm, monitor};
 
 static PARAMS: &[ParamSpec] = &[
     ParamSpec::string("name")
+        .identity()
         .primary()
         .short("Name")
         .long("Unique name for this LVM resource; rgmanager names the resource lvm:<name>."),
     ParamSpec::string("vg_name")
+        .identity()
         .required()
         .check(check_lvm_name)
         .short("Volume group name")
         .long("Name of the volume group being managed."),
     ParamSpec::string("lv_name")
+        .identity()
         .check(check_lvm_name)
         .short("Logical Volume name (optional).")
         .long("Name of the logical volume being managed. If unset, every logical volume of the volume group is activated."),

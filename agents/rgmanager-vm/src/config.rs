@@ -28,12 +28,17 @@ fn check_use_virsh(v: &str) -> Result<(), String> {
     }
 }
 
+fn check_migrate_options(v: &str) -> Result<(), String> {
+    MigrateOptions::parse(v.trim()).map(|_| ())
+}
+
 fn check_mapping(v: &str) -> Result<(), String> {
     migration_mapping(v).map(|_| ())
 }
 
 static PARAMS: &[ParamSpec] = &[
     ParamSpec::string("name")
+        .identity()
         .primary()
         .short("Name")
         .long("The name of the virtual machine: the libvirt domain name (the <name> of xmlfile)."),
@@ -65,6 +70,7 @@ static PARAMS: &[ParamSpec] = &[
         .short("Use libvirt (1) rather than xm (0)")
         .long("Accepted for compatibility: this agent always uses libvirt (through its API, not virsh). 0 (xm) is refused."),
     ParamSpec::string("xmlfile")
+        .identity()
         .check(check_absolute)
         .short("Full path to libvirt XML file describing the domain.")
         .long("Full path to the libvirt XML file describing the domain; start creates the domain from it. When unset, NAME or NAME.xml is searched on path, and without either the domain libvirt has defined as NAME is started."),
@@ -73,12 +79,14 @@ static PARAMS: &[ParamSpec] = &[
         .short("Migration type (live or pause, default = live).")
         .long("live: live migration. pause: the domain is suspended, moved while paused and resumed on the target."),
     ParamSpec::string("migrate_options")
+        .check(check_migrate_options)
         .short("Extra options for the guest live migration.")
         .long("Extra virsh-style migrate options (e.g. --auto-converge, --migrateuri tcp://host, --listen-address ADDR), mapped to libvirt flags and parameters; unknown options are a configuration error."),
     ParamSpec::boolean("tunnelled")
         .short("Tunnel data over ssh to securely migrate virtual machines.")
         .long("If set, the migration is tunnelled through the libvirt connection (--tunnelled --p2p)."),
     ParamSpec::string("path")
+        .identity()
         .short("Path to virtual machine configuration files.")
         .long("Colon-separated directories searched for NAME, then NAME.xml, when xmlfile is unset."),
     ParamSpec::string("snapshot")
@@ -113,6 +121,8 @@ static PARAMS: &[ParamSpec] = &[
         .short("Hypervisor")
         .long("auto, qemu or xen: picks the default hypervisor_uri and migration URIs."),
     ParamSpec::string("hypervisor_uri")
+        // where the domain lives: with its name, what stop acts on
+        .identity()
         .default("auto")
         .short("Hypervisor URI (normally automatic).")
         .long("libvirt URI of the local hypervisor. auto: qemu:///system for hypervisor=qemu, xen:/// for xen, else libvirt's default URI."),

@@ -86,6 +86,7 @@ fn check_migration_user(v: &str) -> Result<(), String> {
 
 static PARAMS: &[ParamSpec] = &[
     ParamSpec::string("config")
+        .identity()
         .required()
         .unique()
         .check(check_absolute)
@@ -95,6 +96,8 @@ static PARAMS: &[ParamSpec] = &[
              domain. The domain name is read from its <name> element.",
         ),
     ParamSpec::string("hypervisor")
+        // where the domain lives: with its name, what stop acts on
+        .identity()
         .short("Hypervisor URI")
         .long("Hypervisor URI to connect to. When unset, libvirt's default URI is used (what 'virsh uri' prints)."),
     ParamSpec::boolean("force_stop")

@@ -209,7 +209,13 @@ impl VirtualDomain {
     /// config on shared storage may be gone), else `cfg.domain_name`.
     pub fn new(cfg: Config, ctx: &Context) -> Result<VirtualDomain, Failure> {
         virt::error::clear_error_callback();
-        cfg.check()?;
+        // a combination stop and probes do not act on (dispatcher's rule)
+        match cfg.check() {
+            Err(f) if ctx.is_lenient() => {
+                ocf::warn!("{}; ignored by {}", f.reason, ctx.action.name())
+            }
+            r => r?,
+        }
         let config = &cfg.config;
         let record = Record::new(&[
             "VirtualDomain",

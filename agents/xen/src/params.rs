@@ -52,12 +52,14 @@ pub fn check_domain_name(name: &str) -> Result<(), String> {
 
 pub static PARAMS: &[ParamSpec] = &[
     ParamSpec::string("xmfile")
+        .identity()
         .required()
         .default(DEFAULT_XMFILE)
         .check(checks::absolute_path)
         .short("Xen control file")
         .long("Absolute path to the Xen control file, for this virtual machine."),
     ParamSpec::string("name")
+        .identity()
         .check(check_domain_name)
         .short("Xen DomU name")
         .long(
