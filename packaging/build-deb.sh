@@ -46,7 +46,7 @@ bin_of() {
     esac
 }
 VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' "$TOP/Cargo.toml" | head -1)
-AGENTS=(Filesystem LVM-activate LVM iscsi VirtualDomain Xen)
+AGENTS=(Filesystem LVM-activate LVM lvmlockd iscsi VirtualDomain Xen)
 PERSONAS=(fs lvm vm)
 
 STAGE=$(mktemp -d)

@@ -15,6 +15,7 @@ const AGENTS: &[&str] = &[
     "Filesystem",
     "LVM",
     "LVM-activate",
+    "lvmlockd",
     "Xen",
     "iscsi",
     "VirtualDomain",

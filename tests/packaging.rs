@@ -26,6 +26,7 @@ const AGENTS: &[&str] = &[
     "Filesystem",
     "LVM-activate",
     "LVM",
+    "lvmlockd",
     "iscsi",
     "VirtualDomain",
     "Xen",

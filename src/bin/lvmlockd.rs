@@ -1,0 +1,3 @@
+fn main() {
+    ocf::main::<ra_lvmlockd::Lvmlockd>()
+}
