@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the guest-kernel tests (tests/lvm.rs, tests/iscsi.rs) need on
+# Installs what the guest-kernel tests (tests/lvm.rs, tests/iscsi.rs,
+# tests/lvmlockd.rs) need on
 # a fresh Debian machine, as root: a stock Debian kernel with its modules
 # (device-mapper, loop, LIO, iSCSI), QEMU to boot it under TCG, LVM tools,
 # the open-iscsi initiator, and virtme-ng (`vng`) from PyPI, which boots that
@@ -19,6 +20,11 @@ command -v iscsiadm >/dev/null || need+=(open-iscsi)
 command -v ss >/dev/null || need+=(iproute2)
 command -v udevadm >/dev/null || need+=(udev)
 command -v losetup >/dev/null || need+=(util-linux)
+# lvmlockd and lvmlockctl, and the dlm lock manager for tests/lvmlockd.rs
+# (corosync comes with pacemaker); their services are not started here
+command -v lvmlockd >/dev/null || need+=(lvm2-lockd)
+command -v dlm_controld >/dev/null || need+=(dlm-controld)
+command -v corosync >/dev/null || need+=(corosync)
 command -v ocf-tester >/dev/null || need+=(resource-agents)
 command -v modprobe >/dev/null || need+=(kmod)
 # vng builds a small initramfs with busybox

@@ -15,6 +15,15 @@
 //! every process of that name whose argument vector names our socket is
 //! ours, so a monitor never reports "not running" while it serves our
 //! socket, and stop stops it.
+//!
+//! A command name is not enough on its own: this agent is installed under
+//! the daemon's name (`ocf:heartbeat-rs:lvmlockd`, comm `lvmlockd`, and its
+//! argument vector names no socket, so it would match the default one), and
+//! so is the heartbeat shell agent. A process is the daemon only when it
+//! runs the daemon's program: `/proc/<pid>/exe` is the `lvmlockd` found on
+//! PATH (a program replaced by a package upgrade reads `... (deleted)` and
+//! still counts), or, when none is found there, at least not this agent's
+//! own executable.
 
 use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
@@ -51,9 +60,35 @@ pub fn read_pidfile(path: &Path) -> Option<i32> {
     parse_pid(&text)
 }
 
-/// Whether `pid` runs the program `name` (its `comm`).
-pub fn is_named(pid: i32, name: &str) -> bool {
-    ocf::procs::comm(pid).is_some_and(|c| c == name)
+/// The program `pid` runs (`/proc/<pid>/exe`), without the ` (deleted)`
+/// the kernel appends once the file was replaced.
+pub fn exe(pid: &str) -> Option<std::path::PathBuf> {
+    let link = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
+    let text = link.to_string_lossy();
+    Some(match text.strip_suffix(" (deleted)") {
+        Some(t) => t.into(),
+        None => link,
+    })
+}
+
+/// Whether `pid`, whose program is `exe`, named `comm`, is the daemon
+/// `name` of the program `program` (when known); `me` is this process's
+/// own program.
+pub fn is_daemon(
+    comm: Option<&str>,
+    exe: Option<&Path>,
+    name: &str,
+    program: Option<&Path>,
+    me: Option<&Path>,
+) -> bool {
+    if comm != Some(name) {
+        return false;
+    }
+    match (exe, program) {
+        (Some(exe), Some(program)) => exe == program,
+        (Some(exe), None) => Some(exe) != me,
+        (None, _) => false,
+    }
 }
 
 /// Whether an argument vector of the daemon names `socket` as its socket:
@@ -85,6 +120,8 @@ pub struct Daemon {
     /// The socket it serves, and its built-in default, for the process
     /// table scan; `None` when it has no socket to tell instances apart.
     pub socket: Option<(String, &'static str)>,
+    /// Its program, canonical, when found on PATH.
+    pub program: Option<std::path::PathBuf>,
 }
 
 /// How a daemon was found.
@@ -106,15 +143,28 @@ impl Found {
 }
 
 impl Daemon {
+    /// Whether `pid` is this daemon now.
+    pub fn is(&self, pid: i32) -> bool {
+        let comm = ocf::procs::comm(pid);
+        let me = exe("self");
+        is_daemon(
+            comm.as_deref(),
+            exe(&pid.to_string()).as_deref(),
+            self.name,
+            self.program.as_deref(),
+            me.as_deref(),
+        )
+    }
+
     /// The running daemon, if any (no fork: pid file and /proc).
     pub fn find(&self) -> Option<Found> {
         if let Some(pid) = read_pidfile(&self.pidfile) {
-            if is_named(pid, self.name) {
+            if self.is(pid) {
                 return Some(Found::Pidfile(pid));
             }
             if ocf::procs::comm(pid).is_some() {
                 ocf::debug!(
-                    "{}: pid {pid} is not {}; ignoring the stale pid file",
+                    "{}: pid {pid} is not {}; ignoring the pid file",
                     self.pidfile.display(),
                     self.name
                 );
@@ -126,7 +176,7 @@ impl Daemon {
     fn scan(&self) -> Option<i32> {
         ocf::procs::pids()
             .into_iter()
-            .filter(|&p| is_named(p, self.name))
+            .filter(|&p| self.is(p))
             .find(|&p| match &self.socket {
                 Some((socket, default)) => ocf::procs::argv(p)
                     .is_some_and(|a| !a.is_empty() && argv_names_socket(&a, socket, default)),
@@ -136,12 +186,12 @@ impl Daemon {
 
     /// Send `sig` to `pid` if it still runs as this daemon.
     fn signal(&self, pid: i32, sig: Signal) -> bool {
-        is_named(pid, self.name) && kill(Pid::from_raw(pid), sig).is_ok()
+        self.is(pid) && kill(Pid::from_raw(pid), sig).is_ok()
     }
 
     /// Whether `pid` is gone (or no longer this daemon).
     fn gone(&self, pid: i32) -> bool {
-        !is_named(pid, self.name)
+        !self.is(pid)
     }
 
     /// Stop `pid`: SIGTERM, wait until half the time left; then SIGKILL and
@@ -151,7 +201,10 @@ impl Daemon {
         ocf::info!("stopping {} (pid {pid}) with SIGTERM", self.name);
         self.signal(pid, Signal::SIGTERM);
         let half = deadline.capped(deadline.remaining() / 2);
-        if half.wait_for(poll, || self.gone(pid).then_some(())).is_some() {
+        if half
+            .wait_for(poll, || self.gone(pid).then_some(()))
+            .is_some()
+        {
             return true;
         }
         ocf::warn!(
@@ -177,7 +230,17 @@ mod tests {
     fn pid_files_hold_one_number() {
         assert_eq!(parse_pid("1234\n"), Some(1234));
         assert_eq!(parse_pid("  77 "), Some(77));
-        for bad in ["", "\n", "1", "0", "-5", "12 34", "12abc", "99999999999", "+12"] {
+        for bad in [
+            "",
+            "\n",
+            "1",
+            "0",
+            "-5",
+            "12 34",
+            "12abc",
+            "99999999999",
+            "+12",
+        ] {
             assert_eq!(parse_pid(bad), None, "{bad:?}");
         }
     }
@@ -188,8 +251,16 @@ mod tests {
         assert!(argv_names_socket(&v(&["lvmlockd"]), d, d));
         assert!(argv_names_socket(&v(&["lvmlockd", "-A", "1"]), d, d));
         assert!(!argv_names_socket(&v(&["lvmlockd"]), "/x.sock", d));
-        assert!(argv_names_socket(&v(&["lvmlockd", "-s", "/x.sock"]), "/x.sock", d));
-        assert!(argv_names_socket(&v(&["lvmlockd", "-s/x.sock"]), "/x.sock", d));
+        assert!(argv_names_socket(
+            &v(&["lvmlockd", "-s", "/x.sock"]),
+            "/x.sock",
+            d
+        ));
+        assert!(argv_names_socket(
+            &v(&["lvmlockd", "-s/x.sock"]),
+            "/x.sock",
+            d
+        ));
         assert!(argv_names_socket(
             &v(&["lvmlockd", "--socket-path", "/x.sock", "-g", "dlm"]),
             "/x.sock",
@@ -200,13 +271,53 @@ mod tests {
             "/x.sock",
             d
         ));
-        assert!(!argv_names_socket(&v(&["lvmlockd", "-s", "/y.sock"]), "/x.sock", d));
+        assert!(!argv_names_socket(
+            &v(&["lvmlockd", "-s", "/y.sock"]),
+            "/x.sock",
+            d
+        ));
         assert!(!argv_names_socket(&v(&["lvmlockd", "-s", "/y.sock"]), d, d));
         // the last one wins, as with getopt
         assert!(argv_names_socket(
             &v(&["lvmlockd", "-s", "/y.sock", "-s", "/x.sock"]),
             "/x.sock",
             d
+        ));
+    }
+
+    #[test]
+    fn the_daemon_runs_the_daemons_program_not_the_agent() {
+        let daemon = Path::new("/usr/sbin/lvmlockd");
+        let agent = Path::new("/usr/lib/ocf/resource.d/heartbeat-rs/lvmlockd");
+        let name = "lvmlockd";
+        let is = |comm, exe, program, me| is_daemon(Some(comm), exe, name, program, me);
+        assert!(is("lvmlockd", Some(daemon), Some(daemon), Some(agent)));
+        // this agent, the heartbeat shell agent: named alike, other programs
+        assert!(!is("lvmlockd", Some(agent), Some(daemon), Some(agent)));
+        assert!(!is(
+            "lvmlockd",
+            Some(Path::new("/usr/bin/dash")),
+            Some(daemon),
+            Some(agent)
+        ));
+        assert!(!is("sleep", Some(daemon), Some(daemon), Some(agent)));
+        // no lvmlockd on PATH: anything of that name but ourselves
+        assert!(is("lvmlockd", Some(daemon), None, Some(agent)));
+        assert!(!is("lvmlockd", Some(agent), None, Some(agent)));
+        // a process whose program cannot be read is not taken for it
+        assert!(!is_daemon(
+            Some("lvmlockd"),
+            None,
+            name,
+            Some(daemon),
+            Some(agent)
+        ));
+        assert!(!is_daemon(
+            None,
+            Some(daemon),
+            name,
+            Some(daemon),
+            Some(agent)
         ));
     }
 
@@ -228,6 +339,7 @@ mod tests {
             name: "lvmlockd-none",
             pidfile: real.clone(),
             socket: Some(("/nonexistent/sock".into(), "/nonexistent/default")),
+            program: None,
         };
         assert_eq!(d.find(), None, "a foreign pid is not the daemon");
         assert!(!d.signal(std::process::id() as i32, Signal::SIGTERM));

@@ -174,6 +174,13 @@ pub fn check_lvm_conf(conf: &LvmConf) -> Result<(), Failure> {
     Ok(())
 }
 
+/// A daemon's program as found on PATH (no fork), canonical.
+fn program(ctx: &Context, name: &str) -> Option<PathBuf> {
+    ctx.tools()
+        .find(name)
+        .and_then(|p| std::fs::canonicalize(p).ok())
+}
+
 /// One `lvmlockd` resource.
 #[derive(Debug)]
 pub struct Lvmlockd {
@@ -195,9 +202,10 @@ enum State {
 }
 
 impl Lvmlockd {
-    fn daemon(&self) -> Daemon {
+    fn daemon(&self, ctx: &Context) -> Daemon {
         Daemon {
             name: "lvmlockd",
+            program: program(ctx, "lvmlockd"),
             pidfile: self.pidfile.clone(),
             socket: Some((
                 self.socket_path.to_string_lossy().into_owned(),
@@ -206,9 +214,10 @@ impl Lvmlockd {
         }
     }
 
-    fn cmirrord(&self) -> Daemon {
+    fn cmirrord(&self, ctx: &Context) -> Daemon {
         Daemon {
             name: "cmirrord",
+            program: program(ctx, "cmirrord"),
             pidfile: PathBuf::from("/run/cmirrord.pid"),
             socket: None,
         }
@@ -233,13 +242,13 @@ impl Lvmlockd {
     /// Whether lvmlockd accepts connections on our socket (no fork: one
     /// connect, closed at once).
     fn serves_socket(&self) -> bool {
-        let is_socket = std::fs::symlink_metadata(&self.socket_path)
-            .is_ok_and(|m| m.file_type().is_socket());
+        let is_socket =
+            std::fs::symlink_metadata(&self.socket_path).is_ok_and(|m| m.file_type().is_socket());
         is_socket && UnixStream::connect(&self.socket_path).is_ok()
     }
 
-    fn state(&self) -> State {
-        match self.daemon().find() {
+    fn state(&self, ctx: &Context) -> State {
+        match self.daemon(ctx).find() {
             Some(f) => State::Running(f),
             None => State::Stopped,
         }
@@ -250,20 +259,25 @@ impl Lvmlockd {
     }
 
     /// `lvmlockctl ARGS` talking to our daemon.
-    fn lvmlockctl(&self, ctx: &Context, args: &[&str]) -> Result<ocf::Output, Failure> {
+    fn lvmlockctl(
+        &self,
+        deadline: &ocf::Deadline,
+        ctx: &Context,
+        args: &[&str],
+    ) -> Result<ocf::Output, Failure> {
         let cmd = self.tool(ctx, "lvmlockctl")?.args(args);
-        Ok(cmd.run(&ctx.deadline())?)
+        Ok(cmd.run(deadline)?)
     }
 
     /// The lockspaces the daemon holds; `None` when it cannot be asked.
     fn lockspaces(&self, ctx: &Context) -> Option<Vec<Lockspace>> {
-        let out = self.lvmlockctl(ctx, &["--info"]).ok()?;
-        out.success()
-            .then(|| lockspaces::parse_info(&out.stdout))
+        let deadline = ctx.deadline().capped(Duration::from_secs(5));
+        let out = self.lvmlockctl(&deadline, ctx, &["--info"]).ok()?;
+        out.success().then(|| lockspaces::parse_info(&out.stdout))
     }
 
     fn start_cmirrord(&self, ctx: &Context) -> Result<(), Failure> {
-        let d = self.cmirrord();
+        let d = self.cmirrord(ctx);
         if d.find().is_some() {
             return Ok(());
         }
@@ -282,7 +296,7 @@ impl Lvmlockd {
     }
 
     fn stop_cmirrord(&self, ctx: &Context) -> Result<(), Failure> {
-        let d = self.cmirrord();
+        let d = self.cmirrord(ctx);
         let Some(found) = d.find() else {
             return Ok(());
         };
@@ -313,11 +327,27 @@ impl Lvmlockd {
         Ok(())
     }
 
-    /// Stop every lockspace and wait until lvmlockd holds none.
+    /// Stop every lockspace and wait until lvmlockd holds none. A VG whose
+    /// lockspace `vgchange --lock-stop` cannot stop has an active LV: that
+    /// fails the stop at once, naming the VG (lvmlockctl would wait for it
+    /// until the timeout).
     fn lock_stop(&self, ctx: &Context) -> Result<(), Failure> {
         let lvm = Lvm::find(ctx)?;
         let out = lvm.run(ctx, &["vgchange", "--lock-stop"])?;
         if !out.success() {
+            let busy: Vec<Lockspace> = self
+                .lockspaces(ctx)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|l| !l.vg.is_empty())
+                .collect();
+            if !busy.is_empty() {
+                return Err(Failure::generic(format!(
+                    "cannot stop the lockspace of {} ({}): stop the LVM-activate resources of shared VGs before lvmlockd; lvmlockd left running",
+                    lockspaces::describe(&busy),
+                    out.message()
+                )));
+            }
             ocf::warn!("vgchange --lock-stop failed: {}", out.message());
         }
         let held = self.lockspaces(ctx).unwrap_or_default();
@@ -326,7 +356,8 @@ impl Lvmlockd {
                 "stopping the remaining lockspaces: {}",
                 lockspaces::describe(&held)
             );
-            let out = self.lvmlockctl(ctx, &["--stop-lockspaces"])?;
+            let half = ctx.deadline().capped(ctx.deadline().remaining() / 2);
+            let out = self.lvmlockctl(&half, ctx, &["--stop-lockspaces"])?;
             if !out.success() {
                 ocf::warn!("lvmlockctl --stop-lockspaces failed: {}", out.message());
             }
@@ -342,7 +373,7 @@ impl Lvmlockd {
         match done {
             Some(()) => Ok(()),
             None => Err(Failure::generic(format!(
-                "lvmlockd still holds the lockspace(s) of {}: an LV of a shared VG is still active (stop its LVM-activate resource first); lvmlockd left running",
+                "lvmlockd still holds the lockspace(s) of {} at the end of the stop timeout; lvmlockd left running",
                 lockspaces::describe(&left)
             ))),
         }
@@ -392,7 +423,7 @@ impl ResourceAgent for Lvmlockd {
                 "DLM is not running (no dlm_controld): start ocf:pacemaker:controld before lvmlockd",
             ));
         }
-        match self.state() {
+        match self.state(ctx) {
             State::Running(found) => {
                 ocf::info!("lvmlockd already runs (pid {})", found.pid());
             }
@@ -414,7 +445,7 @@ impl ResourceAgent for Lvmlockd {
             }
         }
         let up = ctx.deadline().wait_for(POLL, || {
-            (matches!(self.state(), State::Running(_)) && self.serves_socket()).then_some(())
+            (matches!(self.state(ctx), State::Running(_)) && self.serves_socket()).then_some(())
         });
         if up.is_none() {
             return Err(Failure::generic(format!(
@@ -430,7 +461,7 @@ impl ResourceAgent for Lvmlockd {
     }
 
     fn stop(&self, ctx: &Context) -> OcfResult {
-        let State::Running(found) = self.state() else {
+        let State::Running(found) = self.state(ctx) else {
             if self.with_cmirrord {
                 self.stop_cmirrord(ctx)?;
             }
@@ -442,9 +473,10 @@ impl ResourceAgent for Lvmlockd {
         }
         self.lock_stop(ctx)?;
         let pid = found.pid();
-        let d = self.daemon();
+        let d = self.daemon(ctx);
         // lvmlockctl --quit ends a daemon that holds no lockspace cleanly.
-        if let Ok(out) = self.lvmlockctl(ctx, &["--quit"]) {
+        let quick = ctx.deadline().capped(Duration::from_secs(5));
+        if let Ok(out) = self.lvmlockctl(&quick, ctx, &["--quit"]) {
             if !out.success() {
                 ocf::debug!("lvmlockctl --quit: {}", out.message());
             }
@@ -467,8 +499,8 @@ impl ResourceAgent for Lvmlockd {
         Ok(OcfStatus::Success)
     }
 
-    fn monitor(&self, _ctx: &Context) -> OcfResult {
-        let State::Running(found) = self.state() else {
+    fn monitor(&self, ctx: &Context) -> OcfResult {
+        let State::Running(found) = self.state(ctx) else {
             ocf::info!("lvmlockd not running");
             return Ok(OcfStatus::NotRunning);
         };
@@ -486,7 +518,7 @@ impl ResourceAgent for Lvmlockd {
                 self.socket_path.display()
             )));
         }
-        if self.with_cmirrord && self.cmirrord().find().is_none() {
+        if self.with_cmirrord && self.cmirrord(ctx).find().is_none() {
             return Err(Failure::generic("lvmlockd runs but cmirrord does not"));
         }
         Ok(OcfStatus::Success)
@@ -509,8 +541,8 @@ mod tests {
         assert!(off.reason.contains("use_lvmlockd is 0"), "{}", off.reason);
         let unset = check_lvm_conf(&conf("devices {\n\tfilter=[\"a|.*|\"]\n}\n")).unwrap_err();
         assert!(unset.reason.contains("not set"), "{}", unset.reason);
-        let lt = check_lvm_conf(&conf("global {\n\tuse_lvmlockd=1\n\tlocking_type=3\n}\n"))
-            .unwrap_err();
+        let lt =
+            check_lvm_conf(&conf("global {\n\tuse_lvmlockd=1\n\tlocking_type=3\n}\n")).unwrap_err();
         assert!(lt.reason.contains("locking_type is 3"), "{}", lt.reason);
         assert!(check_lvm_conf(&conf("global {\n\tuse_lvmlockd=1\n\tlocking_type=1\n}\n")).is_ok());
     }
@@ -526,7 +558,18 @@ mod tests {
         };
         assert_eq!(
             a.daemon_args(),
-            ["-p", "/run/x.pid", "-s", "/run/x.sock", "-S", "debug", "-A", "0", "-g", "dlm"]
+            [
+                "-p",
+                "/run/x.pid",
+                "-s",
+                "/run/x.sock",
+                "-S",
+                "debug",
+                "-A",
+                "0",
+                "-g",
+                "dlm"
+            ]
         );
     }
 

@@ -15,23 +15,35 @@ pub struct Lockspace {
     pub vg: String,
 }
 
-/// The lockspaces in `lvmlockctl --info` output: its `info=ls` lines.
+/// The lockspaces in `lvmlockctl --info` output: each `VG <name> ...`
+/// line opens a VG's block (the global lock's block has no name: its first
+/// word is a `key=value`), each `LS <lock manager> <lockspace>` line in it
+/// is a lockspace held.
 pub fn parse_info(text: &str) -> Vec<Lockspace> {
-    text.lines()
-        .filter(|l| l.split_whitespace().next() == Some("info=ls"))
-        .map(|l| {
-            let field = |key: &str| {
-                l.split_whitespace()
-                    .find_map(|w| w.strip_prefix(key))
+    let mut vg = String::new();
+    let mut found = Vec::new();
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        match words.next() {
+            Some("VG") => {
+                vg = words
+                    .next()
+                    .filter(|w| !w.contains('='))
                     .unwrap_or("")
-                    .to_string()
-            };
-            Lockspace {
-                name: field("ls_name="),
-                vg: field("vg_name="),
+                    .to_string();
             }
-        })
-        .collect()
+            Some("LS") => {
+                if let Some(name) = words.last() {
+                    found.push(Lockspace {
+                        name: name.to_string(),
+                        vg: vg.clone(),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    found
 }
 
 /// The names people know the lockspaces by: the VG, else the lockspace.
@@ -55,11 +67,16 @@ mod tests {
 
     #[test]
     fn lockspaces_are_the_info_ls_lines() {
-        let out = "info=global_lockspace_exists 1\n\
-                   info=ls ls_name=lvm_global vg_name= vg_uuid= vg_sysid= vg_args= lm_type=dlm host_id=0\n\
-                   info=r name=GLLK type=gl mode=un sh_count=0 version=0\n\
-                   info=ls ls_name=lvm_vg1 vg_name=vg1 vg_uuid=abc vg_sysid= vg_args=1.0.0: lm_type=dlm\n\
-                   info=lk mode=ex version=0 flags=0 client_id=1\n";
+        // lvmlockctl 2.03.16 with dlm, the global lock and one shared VG
+        let out = "VG vg_uuid= lock_type= \n\
+                   LS  lvm_global\n\
+                   LK VG un ver 0\n\
+                   LK GL un ver 1\n\
+                   \n\
+                   VG vg1 lock_type=dlm MWIwsj-PuTm-PCtV-JtQi-XGi6-GMsW-ydUMSQ\n\
+                   LS dlm lvm_vg1\n\
+                   LK VG un ver 3\n\
+                   LK LV un Ekh0ci-urgL-4PAJ-0Mm3-VnmP-uqMa-dWz4rn\n";
         let ls = parse_info(out);
         assert_eq!(
             ls,
@@ -76,6 +93,6 @@ mod tests {
         );
         assert_eq!(describe(&ls), "lvm_global, VG vg1");
         assert!(parse_info("").is_empty());
-        assert!(parse_info("info=global_lockspace_exists 0\n").is_empty());
+        assert!(parse_info("\n").is_empty());
     }
 }
