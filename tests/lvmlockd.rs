@@ -419,6 +419,29 @@ fn guest_lvmlockd_with_dlm_and_a_shared_vg() {
     expect(&a, "monitor", rc::NOT_RUNNING);
     expect(&a, "stop", rc::SUCCESS);
 
+    // ocf-tester: every action, stop twice, probe after stop
+    let out = Command::new("ocf-tester")
+        .args(["-n", "lvmlockd"])
+        .arg("-o")
+        .arg(format!("pidfile={}", c.pidfile.display()))
+        .arg(AGENT)
+        .env("LVM_SYSTEM_DIR", &c.conf)
+        .env("LVM_SUPPRESS_FD_WARNINGS", "1")
+        .env("HA_LOGFACILITY", "none")
+        .env("HA_RSCTMP", c.dir.path().join("tester"))
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && text.contains("passed all tests"),
+        "ocf-tester lvmlockd failed:\n{text}"
+    );
+    assert_eq!(c.daemon_pid(), None, "ocf-tester ends with a stop");
+
     // start again: the agent starts the VG's lockspace itself
     expect(&a, "start", rc::SUCCESS);
     assert!(
@@ -495,29 +518,6 @@ fn guest_lvmlockd_with_dlm_and_a_shared_vg() {
     let _ = stranger.kill();
     let _ = stranger.wait();
     std::fs::remove_file(&c.pidfile).unwrap();
-
-    // ocf-tester: every action, stop twice, probe after stop
-    let out = Command::new("ocf-tester")
-        .args(["-n", "lvmlockd"])
-        .arg("-o")
-        .arg(format!("pidfile={}", c.pidfile.display()))
-        .arg(AGENT)
-        .env("LVM_SYSTEM_DIR", &c.conf)
-        .env("LVM_SUPPRESS_FD_WARNINGS", "1")
-        .env("HA_LOGFACILITY", "none")
-        .env("HA_RSCTMP", c.dir.path().join("tester"))
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && text.contains("passed all tests"),
-        "ocf-tester lvmlockd failed:\n{text}"
-    );
-    assert_eq!(c.daemon_pid(), None, "ocf-tester ends with a stop");
 
     // clean up the shared VG with the daemon running
     expect(&a, "start", rc::SUCCESS);

@@ -315,7 +315,19 @@ impl Lvmlockd {
     /// sees. A failure is a warning (see the module documentation).
     fn lock_start(&self, ctx: &Context) -> Result<(), Failure> {
         let lvm = Lvm::find(ctx)?;
-        let out = lvm.run(ctx, &["vgchange", "--lock-start"])?;
+        // at most half the time left: a lockspace join that hangs (a lock
+        // manager in trouble) must not fail the daemon's start
+        let half = ctx.deadline().capped(ctx.deadline().remaining() / 2);
+        let cmd = lvm.cmd(&["vgchange", "--lock-start"]);
+        let out = match cmd.run(&half) {
+            Ok(out) => out,
+            Err(e) => {
+                ocf::warn!(
+                    "vgchange --lock-start: {e}; the shared VGs' lockspaces are not started"
+                );
+                return Ok(());
+            }
+        };
         if out.success() {
             ocf::info!("started the lockspaces of the shared VGs");
         } else {
