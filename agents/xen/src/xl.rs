@@ -33,13 +33,32 @@ impl Xl {
         Ok(self.tools.command("xl")?.args(args).run(dl)?)
     }
 
-    /// `xl list DOM` succeeds: the domain exists here.
+    /// Whether `dom` exists here: `xl list DOM` succeeds (yes) or says
+    /// "DOM is an invalid domain identifier" (no: libxl looked the name up
+    /// and it is not there, a definitive answer). Any other failure (libxl
+    /// cannot reach the hypervisor or xenstore, a lock held by another xl)
+    /// may pass: it is asked again for at most [`TRANSIENT_RETRY`] within
+    /// `dl`, then it is an error, never "not there" (the guest may run).
     pub fn exists(&self, dl: &Deadline, dom: &str) -> Result<bool, Failure> {
-        let out = self.run(dl, ["list", dom])?;
-        if !out.success() {
-            ocf::debug!("xl list {dom}: {}", out.message());
+        let retry = dl.capped(TRANSIENT_RETRY);
+        loop {
+            let out = self.run(dl, ["list", dom])?;
+            if out.success() {
+                return Ok(true);
+            }
+            if is_not_found(&out.stderr, dom) {
+                ocf::debug!("xl list {dom}: {}", out.message());
+                return Ok(false);
+            }
+            if retry.remaining() <= TRANSIENT_POLL {
+                return Err(Failure::generic(format!(
+                    "cannot tell whether domain {dom} runs: xl list {dom}: {}",
+                    out.message()
+                )));
+            }
+            ocf::debug!("xl list {dom} (retrying): {}", out.message());
+            std::thread::sleep(TRANSIENT_POLL);
         }
-        Ok(out.success())
     }
 
     /// The `xl list DOM` line of `dom`, best effort (`None` when xl cannot
@@ -128,6 +147,20 @@ impl Xl {
             }
         }
     }
+}
+
+/// How long an `xl list` failure that may pass is retried.
+pub const TRANSIENT_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
+const TRANSIENT_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Whether `xl list DOM`'s error output says the domain is not there:
+/// xl's "DOM is an invalid domain identifier (rc=-6)" (libxl's
+/// ERROR_INVAL from the name lookup).
+pub fn is_not_found(stderr: &str, dom: &str) -> bool {
+    stderr.lines().any(|l| {
+        l.trim()
+            .starts_with(&format!("{dom} is an invalid domain identifier"))
+    })
 }
 
 /// Suffix xl gives the source domain while a migration finishes.
