@@ -300,3 +300,143 @@ fn xen_status_of_a_dead_guest_asks_xl_once() {
     lab.flag("fail-list", false);
     a.expect("stop", rc::SUCCESS);
 }
+
+// ---------------------------------------------------------------------------
+// LVM: no value becomes an option of lvm (issue 13 part 3)
+// ---------------------------------------------------------------------------
+
+const LVM_ACTIVATE: &str = env!("CARGO_BIN_EXE_LVM-activate");
+const LVM_LEGACY: &str = env!("CARGO_BIN_EXE_LVM");
+const LVM_PERSONA: &str = env!("CARGO_BIN_EXE_lvm");
+
+/// A PATH wrapper around the real `lvm`: records its argv, one line a
+/// call, each argument in brackets, then runs `/sbin/lvm` with it (a
+/// refused name must never get there).
+struct LvmWrapper {
+    dir: tempfile::TempDir,
+}
+
+impl LvmWrapper {
+    fn new(name: &str) -> LvmWrapper {
+        let dir = tempdir(&format!("hlvm-{name}"));
+        let bin = dir.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let calls = dir.path().join("lvm.calls");
+        let script = bin.join("lvm");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\n# PATH wrapper of lvm (tests/hostile_xen_lvm.rs): records argv\n\
+                 for a in \"$@\"; do printf '[%s]' \"$a\"; done >>'{c}'\necho >>'{c}'\n\
+                 exec /sbin/lvm \"$@\"\n",
+                c = calls.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        LvmWrapper { dir }
+    }
+
+    fn agent(&self, bin: &str) -> Agent {
+        Agent::new(bin, self.dir.path())
+            .env(
+                "PATH",
+                format!(
+                    "{}:/usr/sbin:/usr/bin:/sbin:/bin",
+                    self.dir.path().join("bin").display()
+                ),
+            )
+            .env("OCF_RESOURCE_INSTANCE", "hostile")
+            .env("LVM_SUPPRESS_FD_WARNINGS", "1")
+    }
+
+    fn calls(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join("lvm.calls"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// Option-shaped and otherwise invalid VG/LV names are refused by LVM's
+/// name rules (OCF_ERR_INSTALLED as heartbeat; stop 0 and probe 7, since
+/// no volume of that name can exist) before lvm runs; no value lands in an
+/// option position of any lvm call.
+#[test]
+fn lvm_names_never_become_lvm_options() {
+    let hostile = ["--config=x", "-an", "-", "..", "a b", "vg/lv", "$(id)"];
+    for value in hostile {
+        let w = LvmWrapper::new("names");
+        let legacy = w.agent(LVM_LEGACY).param("volgrpname", value);
+        let act = w
+            .agent(LVM_ACTIVATE)
+            .param("vg_access_mode", "system_id")
+            .param("vgname", value);
+        let act_lv = w
+            .agent(LVM_ACTIVATE)
+            .param("vg_access_mode", "system_id")
+            .param("vgname", "vg")
+            .param("lvname", value);
+        for (what, a) in [
+            ("LVM", &legacy),
+            ("LVM-activate", &act),
+            ("LVM-activate lv", &act_lv),
+        ] {
+            let stderr = support::expect(a, "start", rc::ERR_INSTALLED);
+            let reasons = exit_reasons(&stderr);
+            assert!(
+                reasons.len() == 1 && reasons[0].contains("not a valid LVM name"),
+                "{what} {value}: {stderr}"
+            );
+            a.expect("validate-all", rc::ERR_INSTALLED);
+            a.expect("monitor", rc::NOT_RUNNING);
+            a.expect("stop", rc::SUCCESS);
+        }
+        // rgmanager's lvm persona: refused when the parameters are read
+        let persona = support::rgmanager::agent(LVM_PERSONA, "lvm", "hostile", 30)
+            .env(
+                "PATH",
+                format!(
+                    "{}:/usr/sbin:/usr/bin:/sbin:/bin",
+                    w.dir.path().join("bin").display()
+                ),
+            )
+            .param("name", "hostile")
+            .param("vg_name", value);
+        persona.expect("start", rc::ERR_CONFIGURED);
+        persona
+            .clone()
+            .param("vg_name", "vg")
+            .param("lv_name", value)
+            .expect("start", rc::ERR_CONFIGURED);
+        assert_eq!(w.calls(), Vec::<String>::new(), "{value}: lvm never ran");
+    }
+}
+
+/// Valid names reach lvm only after `--`: every call that names the VG
+/// puts it behind the end of options.
+#[test]
+fn lvm_operands_follow_double_dash() {
+    let w = LvmWrapper::new("dd");
+    // a VG that does not exist here: start reads it with lvs/vgs and fails
+    let vg = "ra-rs-hostile-novg";
+    let a = w
+        .agent(LVM_ACTIVATE)
+        .param("vg_access_mode", "system_id")
+        .param("vgname", vg);
+    let (code, _, _) = support::run(&a, "start");
+    assert_ne!(code, rc::SUCCESS);
+    let legacy = w.agent(LVM_LEGACY).param("volgrpname", vg);
+    let (code, _, _) = support::run(&legacy, "start");
+    assert_ne!(code, rc::SUCCESS);
+    let calls = w.calls();
+    let naming: Vec<&String> = calls.iter().filter(|c| c.contains(vg)).collect();
+    assert!(!naming.is_empty(), "{calls:?}");
+    for c in naming {
+        assert!(
+            c.contains(&format!("[--][{vg}]")),
+            "operand without --: {c}"
+        );
+    }
+}

@@ -321,6 +321,7 @@ impl LvmActivate {
     ) -> Result<(), Failure> {
         let mut args = self.activation_args(flag);
         args.extend(extra.iter().cloned());
+        args.push("--".into());
         args.push(self.target());
         lvm.run_ok(ctx, &format!("activating {}", self.target()), &args)?;
         Ok(())
@@ -356,6 +357,7 @@ impl ResourceAgent for LvmActivate {
     }
 
     fn validate(&self, ctx: &Context) -> Result<(), Failure> {
+        ra_lvm_tools::check_names("vgname", &self.vg, "lvname", self.lv.as_deref())?;
         self.checked.validate(ctx, || self.check(ctx))
     }
 
@@ -386,7 +388,7 @@ impl ResourceAgent for LvmActivate {
                     c.lvm.run_ok(
                         ctx,
                         &format!("starting the lockspace of {}", self.vg),
-                        &["vgchange", "--lockstart", &self.vg],
+                        &["vgchange", "--lockstart", "--", &self.vg],
                     )?;
                     self.activate(ctx, &c.lvm, self.exclusive_flag(), &[])?;
                 }
@@ -462,7 +464,7 @@ impl ResourceAgent for LvmActivate {
                 lvm.run_ok(
                     ctx,
                     &format!("stopping the lockspace of {}", self.vg),
-                    &["vgchange", "--lockstop", &self.vg],
+                    &["vgchange", "--lockstop", "--", &self.vg],
                 )?;
             }
             _ => {}

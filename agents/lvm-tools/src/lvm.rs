@@ -143,6 +143,7 @@ impl Lvm {
                 "|",
                 "-o",
                 "vg_name,vg_attr,vg_lock_type,vg_systemid,vg_tags,vg_missing_pv_count,vg_autoactivation,lv_name,lv_attr",
+                "--",
                 vg,
             ],
         )?;
@@ -176,6 +177,7 @@ impl Lvm {
                     "|",
                     "-o",
                     "vg_name,vg_attr,vg_lock_type,vg_systemid,vg_tags,vg_missing_pv_count,vg_autoactivation",
+                    "--",
                     vg,
                 ],
             )?;
@@ -341,6 +343,7 @@ pub fn deactivate(
     loop {
         let mut args: Vec<String> = vec![tool.to_string(), "-an".into()];
         args.extend(extra.iter().cloned());
+        args.push("--".into());
         args.push(target.clone());
         let out = lvm.run(ctx, &args)?;
         if !out.success() {

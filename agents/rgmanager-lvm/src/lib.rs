@@ -95,17 +95,14 @@ static META: AgentMeta = AgentMeta {
     special: Some(Special::rgmanager(SPECIAL)),
 };
 
-/// VG and LV names as LVM accepts them (no path, no leading `-`).
+/// VG and LV names as LVM accepts them (no path, no leading `-`, at most
+/// 127 characters: [`ra_lvm_tools::name_problem`]).
 fn check_lvm_name(v: &str) -> Result<(), String> {
-    let ok = !v.starts_with('-')
-        && v != "."
-        && v != ".."
-        && v.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"+_.-".contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err("not a valid LVM name (letters, digits, + _ . -; not starting with -)".into())
+    match ra_lvm_tools::name_problem(v) {
+        None => Ok(()),
+        Some(why) => Err(format!(
+            "not a valid LVM name (letters, digits, + _ . -; not starting with -): it {why}"
+        )),
     }
 }
 
