@@ -440,3 +440,26 @@ fn lvm_operands_follow_double_dash() {
         );
     }
 }
+
+/// Issue 14: LVM-activate refuses to start without `vg_access_mode`, so its
+/// meta-data says it is required; stop and probe still answer without it,
+/// as heartbeat's (stop never fails for it).
+#[test]
+fn lvm_activate_vg_access_mode_is_required_but_stop_runs_without_it() {
+    let w = LvmWrapper::new("mode");
+    let out = Command::new(LVM_ACTIVATE)
+        .arg("meta-data")
+        .output()
+        .unwrap();
+    let xml = String::from_utf8_lossy(&out.stdout);
+    let line = xml
+        .lines()
+        .find(|l| l.contains("name=\"vg_access_mode\""))
+        .unwrap();
+    assert!(line.contains("required=\"1\""), "{line}");
+    let a = w.agent(LVM_ACTIVATE).param("vgname", "ra-rs-hostile-novg");
+    let stderr = support::expect(&a, "start", rc::ERR_CONFIGURED);
+    assert!(stderr.contains("vg_access_mode"), "{stderr}");
+    a.expect("monitor", rc::NOT_RUNNING);
+    a.expect("stop", rc::SUCCESS);
+}

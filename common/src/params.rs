@@ -55,6 +55,11 @@ pub struct ParamSpec {
     pub inherit: Option<&'static str>,
     /// rgmanager: the value may change while the resource runs (`reconfig`).
     pub reconfig: bool,
+    /// Required (the meta-data says so), but its absence is the agent's to
+    /// judge by action, not [`Params::parse`]'s: LVM-activate's
+    /// `vg_access_mode` fails start without it, never stop or monitor (as
+    /// heartbeat's).
+    pub required_by_agent: bool,
 }
 
 impl ParamSpec {
@@ -71,6 +76,7 @@ impl ParamSpec {
             primary: false,
             inherit: None,
             reconfig: false,
+            required_by_agent: false,
         }
     }
     pub const fn string(name: &'static str) -> ParamSpec {
@@ -91,6 +97,13 @@ impl ParamSpec {
     }
     pub const fn required(mut self) -> ParamSpec {
         self.required = true;
+        self
+    }
+    /// Required in the meta-data; the agent refuses its absence where it
+    /// matters (see [`ParamSpec::required_by_agent`]).
+    pub const fn required_by_agent(mut self) -> ParamSpec {
+        self.required = true;
+        self.required_by_agent = true;
         self
     }
     pub const fn unique(mut self) -> ParamSpec {
@@ -203,7 +216,7 @@ impl Params {
                     v
                 }
                 (None, Some(d)) => d,
-                (None, None) if spec.required => {
+                (None, None) if spec.required && !spec.required_by_agent => {
                     return Err(Failure::configured(format!(
                         "required parameter '{}' is not set",
                         spec.name

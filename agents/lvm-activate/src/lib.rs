@@ -67,6 +67,7 @@ static PARAMS: &[ParamSpec] = &[
         .short("Only activate the given LV")
         .long("If set, only the specified LV will be activated."),
     ParamSpec::string("vg_access_mode")
+        .required_by_agent()
         .short("The VG access mode")
         .long(
             "Required. This option decides which solution will be used to protect the volume \
