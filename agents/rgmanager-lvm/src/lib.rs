@@ -175,6 +175,10 @@ impl ResourceAgent for RgLvm {
         &META
     }
 
+    /// rgmanager runs `restart`, which fs.sh and lvm.sh accept but their
+    /// DTD cannot list.
+    const UNLISTED_ACTIONS: &'static [&'static str] = &["restart"];
+
     fn configure(p: Params, ctx: &Context) -> Result<Self, Failure> {
         if p.str("name").filter(|n| !n.trim().is_empty()).is_none() {
             return Err(Failure::configured("No LVM resource name specified (name)"));
@@ -226,6 +230,12 @@ impl ResourceAgent for RgLvm {
             self.check_owner(ctx)?;
         }
         Ok(r)
+    }
+
+    /// rgmanager's own agent accepts `restart` (stop, then start); its
+    /// DTD has no name for it.
+    fn restart(&self, ctx: &Context) -> OcfResult {
+        rgmanager::restart(self, ctx)
     }
 
     /// lvm.sh: `$0 stop && $0 start`.
