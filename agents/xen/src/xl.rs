@@ -40,23 +40,29 @@ impl Xl {
     /// may pass: it is asked again for at most [`TRANSIENT_RETRY`] within
     /// `dl`, then it is an error, never "not there" (the guest may run).
     pub fn exists(&self, dl: &Deadline, dom: &str) -> Result<bool, Failure> {
-        let retry = dl.capped(TRANSIENT_RETRY);
+        // Keep time back to answer: the last attempt must not run into
+        // the caller's deadline.
+        let retry = dl
+            .reserving((dl.total() / 4).min(TRANSIENT_RESERVE))
+            .capped(TRANSIENT_RETRY);
         loop {
-            let out = self.run(dl, ["list", dom])?;
-            if out.success() {
-                return Ok(true);
-            }
-            if is_not_found(&out.stderr, dom) {
-                ocf::debug!("xl list {dom}: {}", out.message());
-                return Ok(false);
-            }
+            let why = match self.run(&retry, ["list", dom]) {
+                Ok(out) if out.success() => return Ok(true),
+                Ok(out) if is_not_found(&out.stderr, dom) => {
+                    ocf::debug!("xl list {dom}: {}", out.message());
+                    return Ok(false);
+                }
+                Ok(out) => out.message(),
+                // xl is not installed: no retry helps
+                Err(e) if e.status == ocf::OcfStatus::ErrInstalled => return Err(e),
+                Err(e) => e.reason,
+            };
             if retry.remaining() <= TRANSIENT_POLL {
                 return Err(Failure::generic(format!(
-                    "cannot tell whether domain {dom} runs: xl list {dom}: {}",
-                    out.message()
+                    "cannot tell whether domain {dom} runs: xl list {dom}: {why}"
                 )));
             }
-            ocf::debug!("xl list {dom} (retrying): {}", out.message());
+            ocf::debug!("xl list {dom} (retrying): {why}");
             std::thread::sleep(TRANSIENT_POLL);
         }
     }
@@ -152,6 +158,8 @@ impl Xl {
 /// How long an `xl list` failure that may pass is retried.
 pub const TRANSIENT_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
 const TRANSIENT_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+/// Kept back from the retries to answer within the caller's deadline.
+const TRANSIENT_RESERVE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Whether `xl list DOM`'s error output says the domain is not there:
 /// xl's "DOM is an invalid domain identifier (rc=-6)" (libxl's
