@@ -756,3 +756,155 @@ fn bench_monitor_against_heartbeat_and_true() {
     }
     expect(&ours, "stop", rc::SUCCESS);
 }
+
+// ---------------------------------------------------------------------------
+// Issue 13 part 8: stop fast where retrying cannot help, the real cause when
+// it gives up, and a depth-10 monitor bounded over hung I/O.
+
+/// The dm name LVM gives `vg/lv` (every `-` inside a name doubled).
+fn dm_name(vg: &str, lv: &str) -> String {
+    format!("{}-{}", vg.replace('-', "--"), lv.replace('-', "--"))
+}
+
+/// A PATH wrapper of `lvm` in `dir/bin` recording each call's argv as one
+/// line in `dir/lvm.calls`; the PATH to give the agent.
+fn recording_lvm(dir: &Path) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let script = bin.join("lvm");
+    let real = ["/usr/sbin/lvm", "/sbin/lvm"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .unwrap();
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n# PATH wrapper of lvm (tests/lvm.rs): records argv\n\
+             echo \"$*\" >>'{}'\nexec {real} \"$@\"\n",
+            dir.join("lvm.calls").display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    format!("{}:{PATH}", bin.display())
+}
+
+#[test]
+#[ignore = "runs inside the guest kernel: see lvm_suite_in_guest_kernel"]
+fn guest_fast_stop_fails_at_once_when_the_vg_is_gone() {
+    let mut c = Case::new("gone");
+    c.lvm_conf(&system_id_conf("node-a"));
+    let pv = c.pv(32);
+    let vg = c.vg("vg", &[pv], &["lv-1"]);
+    let a = c
+        .agent(ACTIVATE)
+        .param("vgname", vg.as_str())
+        .param("lvname", "lv-1")
+        .param("vg_access_mode", "system_id")
+        .env("OCF_RESKEY_CRM_meta_timeout", "30000");
+    expect(&a, "start", rc::SUCCESS);
+    // lvm no longer sees the PV (as when its storage is gone); the LV's
+    // dm device stays.
+    c.lvm_conf(&format!(
+        "{}devices {{\n global_filter = [ \"r|.*|\" ]\n}}\n",
+        system_id_conf("node-a")
+    ));
+    let path = recording_lvm(c.path());
+    let stderr = expect(&a.clone().env("PATH", path), "stop", rc::ERR_GENERIC);
+    let calls = std::fs::read_to_string(c.path().join("lvm.calls")).unwrap_or_default();
+    let deactivations = calls.lines().filter(|l| l.contains("-an")).count();
+    assert_eq!(
+        deactivations, 1,
+        "one attempt, no retries: {calls}\n{stderr}"
+    );
+    assert!(exit_reasons(&stderr).len() == 1, "{stderr}");
+    c.lvm_conf(&system_id_conf("node-a"));
+    expect(&a, "stop", rc::SUCCESS);
+}
+
+#[test]
+#[ignore = "runs inside the guest kernel: see lvm_suite_in_guest_kernel"]
+fn guest_fast_stop_names_the_process_holding_the_lv() {
+    let mut c = Case::new("held");
+    c.lvm_conf(&system_id_conf("node-a"));
+    let pv = c.pv(32);
+    let vg = c.vg("vg", &[pv], &["lv-1"]);
+    let a = c
+        .agent(ACTIVATE)
+        .param("vgname", vg.as_str())
+        .param("lvname", "lv-1")
+        .param("vg_access_mode", "system_id")
+        .env("OCF_RESKEY_CRM_meta_timeout", "10000");
+    expect(&a, "start", rc::SUCCESS);
+    let dev = std::fs::File::open(format!("/dev/mapper/{}", dm_name(&vg, "lv-1"))).unwrap();
+    let mut holder = Command::new("sleep").arg("600").stdin(dev).spawn().unwrap();
+    let stderr = expect(&a, "stop", rc::ERR_GENERIC);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let reasons = exit_reasons(&stderr);
+    assert_eq!(reasons.len(), 1, "{stderr}");
+    let want = format!("LV {vg}/lv-1 is open (by PID {} sleep)", holder.id());
+    assert!(
+        reasons[0].contains(&want),
+        "'{want}' not in: {}",
+        reasons[0]
+    );
+    assert!(!reasons[0].contains("killed"), "{}", reasons[0]);
+    expect(&a, "stop", rc::SUCCESS);
+    assert!(!c.active(&vg, "lv-1"));
+}
+
+#[test]
+#[ignore = "runs inside the guest kernel: see lvm_suite_in_guest_kernel"]
+fn guest_fast_depth_10_monitor_of_a_suspended_lv_returns() {
+    let mut c = Case::new("susp");
+    c.lvm_conf(&system_id_conf("node-a"));
+    let pv = c.pv(32);
+    let vg = c.vg("vg", &[pv], &["lv-1"]);
+    let a = c
+        .agent(ACTIVATE)
+        .param("vgname", vg.as_str())
+        .param("lvname", "lv-1")
+        .param("vg_access_mode", "system_id")
+        .env("OCF_RESKEY_CRM_meta_timeout", "10000");
+    expect(&a, "start", rc::SUCCESS);
+    let dm = dm_name(&vg, "lv-1");
+    let st = Command::new("dmsetup")
+        .args(["suspend", &dm])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    // A hang guard, so a regression fails instead of blocking the suite.
+    let mut child = a
+        .clone()
+        .check_level(10)
+        .command(&["monitor"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    let code = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s.code();
+        }
+        if t.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let resumed = Command::new("dmsetup")
+        .args(["resume", &dm])
+        .status()
+        .unwrap();
+    assert!(resumed.success());
+    assert_eq!(
+        code,
+        Some(rc::ERR_GENERIC),
+        "depth-10 monitor over hung I/O"
+    );
+    expect(&a.clone().check_level(10), "monitor", rc::SUCCESS);
+    expect(&a, "stop", rc::SUCCESS);
+}

@@ -175,6 +175,12 @@ fn recover_mounts_again() {
     a.expect("status", rc::SUCCESS);
     a.expect("recover", rc::SUCCESS);
     a.expect("status", rc::SUCCESS);
+    // fs.sh's restart (do_restart): unmount, mount again
+    support::sh("umount", &[fs.mnt.to_str().unwrap()]);
+    a.expect("restart", rc::SUCCESS);
+    a.expect("status", rc::SUCCESS);
+    a.expect("restart", rc::SUCCESS);
+    a.expect("status", rc::SUCCESS);
     a.expect("reload", rc::SUCCESS);
     a.expect("reconfig", rc::SUCCESS);
     a.expect("verify-all", rc::SUCCESS);

@@ -396,6 +396,12 @@ fn guest_whole_vg_lifecycle_with_the_node_tag() {
     assert!(c.active(&vg, "lv-1") && c.active(&vg, "lv-2"));
     assert_eq!(c.tags(&vg), [node.as_str()]);
     expect(&a, "status", rc::SUCCESS);
+    // lvm.sh's restart: `$0 stop && $0 start`
+    c.lvm_ok(&["vgchange", "-an", &vg]);
+    expect(&a, "restart", rc::SUCCESS);
+    assert!(c.active(&vg, "lv-1") && c.active(&vg, "lv-2"));
+    assert_eq!(c.tags(&vg), [node.as_str()]);
+    expect(&a, "status", rc::SUCCESS);
     // Stopping what is no longer active still drops our tag.
     c.lvm_ok(&["vgchange", "-an", &vg]);
     expect(&a, "stop", rc::SUCCESS);

@@ -19,6 +19,10 @@ use crate::deadline::Deadline;
 use crate::env::Env;
 use crate::status::Failure;
 
+/// How long a killed tool is waited for: it dies at once unless it is in
+/// uninterruptible I/O, and then waiting does not help.
+const REAP_WAIT: Duration = Duration::from_millis(500);
+
 /// The search path used when the caller passes none.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -263,7 +267,20 @@ impl Cmd {
             None => {
                 let pgid = nix::unistd::Pid::from_raw(child.id() as i32);
                 let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
-                let _ = child.wait();
+                // Reap it, but only briefly: a tool in uninterruptible I/O
+                // (a read from a suspended device-mapper device, a hung
+                // NFS server) does not die of SIGKILL until that I/O ends,
+                // and `wait` would block with it. Unreaped, it is left to
+                // init when the agent exits.
+                let reaped = Deadline::after(REAP_WAIT)
+                    .wait_for(Duration::from_millis(5), || child.try_wait().ok().flatten());
+                if reaped.is_none() {
+                    crate::debug!(
+                        "{} (pid {}) is in uninterruptible I/O; not waiting for it",
+                        self.program.display(),
+                        child.id()
+                    );
+                }
                 crate::debug!(
                     "killed: {} did not finish within {:.1}s",
                     self.program.display(),

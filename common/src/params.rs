@@ -60,6 +60,11 @@ pub struct ParamSpec {
     /// is `OCF_ERR_CONFIGURED` for them too. Every other parameter is read
     /// leniently by stop and probes ([`Params::parse_lenient`]).
     pub identity: bool,
+    /// Required (the meta-data says so), but its absence is the agent's to
+    /// judge by action, not [`Params::parse`]'s: LVM-activate's
+    /// `vg_access_mode` fails start without it, never stop or monitor (as
+    /// heartbeat's).
+    pub required_by_agent: bool,
 }
 
 impl ParamSpec {
@@ -77,6 +82,7 @@ impl ParamSpec {
             inherit: None,
             reconfig: false,
             identity: false,
+            required_by_agent: false,
         }
     }
     pub const fn string(name: &'static str) -> ParamSpec {
@@ -97,6 +103,13 @@ impl ParamSpec {
     }
     pub const fn required(mut self) -> ParamSpec {
         self.required = true;
+        self
+    }
+    /// Required in the meta-data; the agent refuses its absence where it
+    /// matters (see [`ParamSpec::required_by_agent`]).
+    pub const fn required_by_agent(mut self) -> ParamSpec {
+        self.required = true;
+        self.required_by_agent = true;
         self
     }
     pub const fn unique(mut self) -> ParamSpec {
@@ -255,14 +268,14 @@ impl Params {
             let value = match (given, spec.default) {
                 (Some(v), _) => v,
                 (None, Some(d)) => d,
-                (None, None) if spec.required && forgiving => {
+                (None, None) if spec.required && !spec.required_by_agent && forgiving => {
                     crate::warn!(
                         "required parameter '{}' is not set; stop and probes do not need it",
                         spec.name
                     );
                     continue;
                 }
-                (None, None) if spec.required => {
+                (None, None) if spec.required && !spec.required_by_agent => {
                     return Err(Failure::configured(format!(
                         "required parameter '{}' is not set",
                         spec.name

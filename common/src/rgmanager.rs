@@ -9,7 +9,7 @@
 
 use crate::agent::ResourceAgent;
 use crate::context::Context;
-use crate::status::{OcfResult, OcfStatus};
+use crate::status::{Failure, OcfResult, OcfStatus};
 
 /// The context of `ctx` with its check depth replaced: rgmanager's status
 /// depth mapped onto the depths the wrapped agent knows, or a fixed depth
@@ -27,6 +27,16 @@ pub fn at_depth(ctx: &Context, depth: u32) -> Context {
 pub fn recover<A: ResourceAgent>(agent: &A, ctx: &Context) -> OcfResult {
     agent.stop(ctx)?;
     agent.start(ctx)
+}
+
+/// `restart`, which rgmanager's fs.sh (`do_restart`) and lvm.sh accept
+/// though their meta-data cannot list it: stop, then start; either
+/// failing is OCF_ERR_GENERIC (with its own reason), as there.
+pub fn restart<A: ResourceAgent>(agent: &A, ctx: &Context) -> OcfResult {
+    recover(agent, ctx).map_err(|f| Failure {
+        status: OcfStatus::ErrGeneric,
+        ..f
+    })
 }
 
 /// `reload` and `reconfig` of a persona that keeps nothing in memory

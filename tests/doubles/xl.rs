@@ -13,6 +13,8 @@
 //!   guest keeps running (a hung guest);
 //! - `shutdown-delay-ms`: how long a guest takes to shut down (default 0);
 //! - `fail-create`, `fail-migrate`, `fail-destroy`: the command fails;
+//! - `fail-list`: `list` fails as when libxl cannot reach xenstore (an
+//!   answer that may pass, not "invalid domain identifier");
 //! - `total-memory`: MB reported by `xl info` (default 8192).
 //!
 //! Modelled: `list [DOM...]`, `create [-opts] FILE [key=value...]` (name,
@@ -211,6 +213,9 @@ fn main() {
     let operands: Vec<&String> = rest.iter().filter(|a| !a.starts_with('-')).collect();
     match cmd.as_str() {
         "list" => {
+            if host.flag("fail-list") {
+                fail("libxl: error: libxl.c: cannot connect to xenstore (test double)");
+            }
             if operands.is_empty() {
                 println!("{}", header());
                 println!("{}", line("Domain-0", 0, 2048, 2, "r-----"));

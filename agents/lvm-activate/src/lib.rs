@@ -69,6 +69,7 @@ static PARAMS: &[ParamSpec] = &[
         .short("Only activate the given LV")
         .long("If set, only the specified LV will be activated."),
     ParamSpec::string("vg_access_mode")
+        .required_by_agent()
         .short("The VG access mode")
         .long(
             "Required. This option decides which solution will be used to protect the volume \
@@ -323,6 +324,7 @@ impl LvmActivate {
     ) -> Result<(), Failure> {
         let mut args = self.activation_args(flag);
         args.extend(extra.iter().cloned());
+        args.push("--".into());
         args.push(self.target());
         lvm.run_ok(ctx, &format!("activating {}", self.target()), &args)?;
         Ok(())
@@ -358,6 +360,7 @@ impl ResourceAgent for LvmActivate {
     }
 
     fn validate(&self, ctx: &Context) -> Result<(), Failure> {
+        ra_lvm_tools::check_names("vgname", &self.vg, "lvname", self.lv.as_deref())?;
         self.checked.validate(ctx, || self.check(ctx))
     }
 
@@ -388,7 +391,7 @@ impl ResourceAgent for LvmActivate {
                     c.lvm.run_ok(
                         ctx,
                         &format!("starting the lockspace of {}", self.vg),
-                        &["vgchange", "--lockstart", &self.vg],
+                        &["vgchange", "--lockstart", "--", &self.vg],
                     )?;
                     self.activate(ctx, &c.lvm, self.exclusive_flag(), &[])?;
                 }
@@ -464,7 +467,7 @@ impl ResourceAgent for LvmActivate {
                 lvm.run_ok(
                     ctx,
                     &format!("stopping the lockspace of {}", self.vg),
-                    &["vgchange", "--lockstop", &self.vg],
+                    &["vgchange", "--lockstop", "--", &self.vg],
                 )?;
             }
             _ => {}

@@ -119,6 +119,62 @@ pub fn active_lvs(vg: &str, lv: Option<&str>) -> Vec<DmLv> {
         .collect()
 }
 
+/// Who holds the dm device `kname` open, as far as this node shows it:
+/// the mount points it is mounted on (`/proc/self/mountinfo`), the devices
+/// stacked on it (`/sys/block/KNAME/holders`) and the processes with it
+/// open (`/proc/PID/fd`, "PID (comm)"). Empty when nothing shows (a kernel
+/// user sysfs does not list, or the opener just left). Bounded by the
+/// number of processes; never blocks on storage (only /proc and /sys).
+pub fn users(kname: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let sys = Path::new(SYS_BLOCK).join(kname);
+    let devno = std::fs::read_to_string(sys.join("dev"))
+        .map(|d| d.trim().to_string())
+        .unwrap_or_default();
+    if !devno.is_empty() {
+        if let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") {
+            for l in info.lines() {
+                let f: Vec<&str> = l.split(' ').collect();
+                if f.len() > 4 && f[2] == devno {
+                    out.push(format!("mounted on {}", f[4]));
+                }
+            }
+        }
+    }
+    if let Ok(rd) = std::fs::read_dir(sys.join("holders")) {
+        for e in rd.flatten() {
+            out.push(format!("held by {}", e.file_name().to_string_lossy()));
+        }
+    }
+    let node = Path::new("/dev").join(kname);
+    let mapper = std::fs::read_to_string(sys.join("dm/name"))
+        .map(|n| Path::new("/dev/mapper").join(n.trim()))
+        .ok();
+    if let Ok(procs) = std::fs::read_dir("/proc") {
+        for p in procs.flatten() {
+            let name = p.file_name();
+            let Some(pid) = name
+                .to_str()
+                .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+            else {
+                continue;
+            };
+            let Ok(fds) = std::fs::read_dir(p.path().join("fd")) else {
+                continue;
+            };
+            let open = fds.flatten().any(|fd| {
+                std::fs::read_link(fd.path())
+                    .is_ok_and(|t| t == node || mapper.as_deref() == Some(t.as_path()))
+            });
+            if open {
+                let comm = std::fs::read_to_string(p.path().join("comm")).unwrap_or_default();
+                out.push(format!("by PID {pid} {}", comm.trim()));
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

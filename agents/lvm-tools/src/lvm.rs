@@ -143,6 +143,7 @@ impl Lvm {
                 "|",
                 "-o",
                 "vg_name,vg_attr,vg_lock_type,vg_systemid,vg_tags,vg_missing_pv_count,vg_autoactivation,lv_name,lv_attr",
+                "--",
                 vg,
             ],
         )?;
@@ -176,6 +177,7 @@ impl Lvm {
                     "|",
                     "-o",
                     "vg_name,vg_attr,vg_lock_type,vg_systemid,vg_tags,vg_missing_pv_count,vg_autoactivation",
+                    "--",
                     vg,
                 ],
             )?;
@@ -321,9 +323,56 @@ pub fn wait_active(ctx: &Context, vg: &str, lv: Option<&str>) -> bool {
         .is_some()
 }
 
-/// Deactivate `target` (`VG` or `VG/LV`) with `lvchange -an`, retrying once
-/// a second within the deadline while LVs stay active (udev or a closing
-/// opener may hold them briefly). `extra` goes before the target.
+/// Whether an lvm error says the VG or one of its PVs is gone: nothing
+/// that clears by waiting (heartbeat fails at once too).
+fn vg_or_pv_gone(msg: &str) -> bool {
+    let m = msg.to_ascii_lowercase();
+    [
+        "not found",
+        "cannot process volume group",
+        "couldn't find device",
+        "missing",
+        "failed to find",
+    ]
+    .iter()
+    .any(|w| m.contains(w))
+}
+
+/// Whether an lvm error says an LV is in use (its holder may still be
+/// exiting: worth another try).
+fn in_use(msg: &str) -> bool {
+    let m = msg.to_ascii_lowercase();
+    m.contains("in use") || m.contains("is open") || m.contains("busy")
+}
+
+/// Why the devices in `left` stay active, for the exit reason: each LV
+/// with who holds it where /proc and /sys show it.
+fn open_reason(left: &[dm::DmLv]) -> String {
+    left.iter()
+        .map(|d| {
+            let users = dm::users(&d.kname);
+            if users.is_empty() {
+                format!("LV {}/{} is open", d.vg, d.lv)
+            } else {
+                format!("LV {}/{} is open ({})", d.vg, d.lv, users.join(", "))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The least time kept back from each deactivation attempt, so the last
+/// one cannot overrun the deadline and the reason can still be told.
+const ATTEMPT_RESERVE: Duration = Duration::from_secs(2);
+
+/// Deactivate `target` (`VG` or `VG/LV`) with `lvchange -an`, within the
+/// deadline. Retried, once a second, only while it may still succeed:
+/// lvm said the LV is in use or something still holds it (a closing
+/// opener, udev), or lvm succeeded while devices are still there. A
+/// missing VG or PV, or any other error, fails at once: retrying cannot
+/// clear it, and a stop that fails fast lets the cluster fence and
+/// recover sooner. Giving up on an LV that stays open names who holds it.
+/// `extra` goes before the target.
 pub fn deactivate(
     lvm: &Lvm,
     ctx: &Context,
@@ -337,15 +386,18 @@ pub fn deactivate(
         None => vg.to_string(),
     };
     let deadline = ctx.deadline();
-    let mut last = String::new();
+    let attempt_reserve = (deadline.total() / 4).min(ATTEMPT_RESERVE);
     loop {
         let mut args: Vec<String> = vec![tool.to_string(), "-an".into()];
         args.extend(extra.iter().cloned());
+        args.push("--".into());
         args.push(target.clone());
-        let out = lvm.run(ctx, &args)?;
-        if !out.success() {
-            last = out.message();
-        }
+        let cmd = lvm.cmd(&args);
+        ocf::debug!("running {}", cmd.display());
+        let (ok, msg) = match cmd.run(&deadline.reserving(attempt_reserve)) {
+            Ok(out) => (out.success(), out.message()),
+            Err(e) => (false, e.to_string()),
+        };
         // LV-only: that LV gone; whole VG: every device of the VG gone.
         let left = match lv {
             Some(_) => dm::active_lvs(vg, lv),
@@ -354,19 +406,33 @@ pub fn deactivate(
         if left.is_empty() {
             return Ok(());
         }
-        if deadline.remaining() < Duration::from_secs(2) {
-            let names: Vec<String> = left.iter().map(|d| d.lv.clone()).collect();
+        let names: Vec<String> = left.iter().map(|d| d.lv.clone()).collect();
+        if !ok && vg_or_pv_gone(&msg) {
             return Err(Failure::generic(format!(
-                "{target} did not deactivate ({} still active){}",
-                names.join(","),
-                if last.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {last}")
-                }
+                "{target} did not deactivate ({} still active): {msg}",
+                names.join(",")
             )));
         }
-        ocf::warn!("{target} still active, retrying");
+        let held = left.iter().any(|d| !dm::users(&d.kname).is_empty());
+        let may_clear = ok || in_use(&msg) || held;
+        if !may_clear {
+            return Err(Failure::generic(format!(
+                "{target} did not deactivate ({} still active): {msg}",
+                names.join(",")
+            )));
+        }
+        if deadline.remaining() < attempt_reserve + Duration::from_secs(1) {
+            let top: Vec<dm::DmLv> = left.iter().filter(|d| d.layer.is_none()).cloned().collect();
+            let why = if top.is_empty() {
+                format!("{} still active", names.join(","))
+            } else {
+                open_reason(&top)
+            };
+            return Err(Failure::generic(format!(
+                "{target} did not deactivate before the stop timeout: {why}"
+            )));
+        }
+        ocf::warn!("{target} still active ({msg}), retrying");
         deadline.sleep(Duration::from_secs(1));
     }
 }

@@ -132,6 +132,7 @@ pub fn claim_tag(
         args.push("--addtag".into());
         args.push(tag.into());
     }
+    args.push("--".into());
     args.push(vg.name.clone());
     lvm.run_ok(ctx, &format!("setting tag {tag} on {}", vg.name), &args)?;
     ocf::info!("tag {tag} set on {}", vg.name);
@@ -140,7 +141,7 @@ pub fn claim_tag(
 
 /// Remove our tag (only ours) after deactivation.
 pub fn release_tag(lvm: &Lvm, ctx: &Context, vg: &str, tag: &str) -> Result<(), Failure> {
-    let out = lvm.run(ctx, &["vgchange", "--deltag", tag, vg])?;
+    let out = lvm.run(ctx, &["vgchange", "--deltag", tag, "--", vg])?;
     if !out.success() {
         // Nothing to remove is fine; check what is left.
         let left = lvm.vg_info(ctx, vg)?;
@@ -190,6 +191,7 @@ pub fn claim_system_id(
         if majority_pvs {
             args.push("--majoritypvs".into());
         }
+        args.push("--".into());
         args.push(vg.name.clone());
         lvm.run_ok(
             ctx,
@@ -203,7 +205,7 @@ pub fn claim_system_id(
         lvm.run_ok(
             ctx,
             "disabling autoactivation",
-            &["vgchange", "--setautoactivation", "n", &vg.name],
+            &["vgchange", "--setautoactivation", "n", "--", &vg.name],
         )?;
     }
     Ok(())

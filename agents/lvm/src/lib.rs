@@ -132,6 +132,7 @@ impl LvmAgent {
             args.extend(["--activationmode".into(), "partial".into()]);
         }
         args.extend(extra.iter().cloned());
+        args.push("--".into());
         args.push(self.vg.clone());
         lvm.run_ok(ctx, &format!("activating {}", self.vg), &args)?;
         Ok(())
@@ -154,6 +155,7 @@ impl ResourceAgent for LvmAgent {
     }
 
     fn validate(&self, ctx: &Context) -> Result<(), Failure> {
+        ra_lvm_tools::check_names("volgrpname", &self.vg, "", None)?;
         self.checked.validate(ctx, || self.check(ctx))
     }
 

@@ -197,6 +197,10 @@ impl ResourceAgent for Fs {
         &META
     }
 
+    /// rgmanager runs `restart`, which fs.sh and lvm.sh accept but their
+    /// DTD cannot list.
+    const UNLISTED_ACTIONS: &'static [&'static str] = &["restart"];
+
     fn configure(p: Params, _ctx: &Context) -> Result<Self, Failure> {
         if p.str("name").filter(|n| !n.trim().is_empty()).is_none() {
             return Err(Failure::configured("No file system name specified (name)"));
@@ -255,6 +259,12 @@ impl ResourceAgent for Fs {
 
     fn status(&self, ctx: &Context) -> OcfResult {
         self.fs.status(&self.at_depth(ctx))
+    }
+
+    /// rgmanager's own agent accepts `restart` (stop, then start); its
+    /// DTD has no name for it.
+    fn restart(&self, ctx: &Context) -> OcfResult {
+        rgmanager::restart(self, ctx)
     }
 
     /// Unmount (nothing to do when not mounted), mount again.

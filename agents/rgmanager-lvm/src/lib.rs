@@ -98,17 +98,14 @@ static META: AgentMeta = AgentMeta {
     special: Some(Special::rgmanager(SPECIAL)),
 };
 
-/// VG and LV names as LVM accepts them (no path, no leading `-`).
+/// VG and LV names as LVM accepts them (no path, no leading `-`, at most
+/// 127 characters: [`ra_lvm_tools::name_problem`]).
 fn check_lvm_name(v: &str) -> Result<(), String> {
-    let ok = !v.starts_with('-')
-        && v != "."
-        && v != ".."
-        && v.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"+_.-".contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err("not a valid LVM name (letters, digits, + _ . -; not starting with -)".into())
+    match ra_lvm_tools::name_problem(v) {
+        None => Ok(()),
+        Some(why) => Err(format!(
+            "not a valid LVM name (letters, digits, + _ . -; not starting with -): it {why}"
+        )),
     }
 }
 
@@ -181,6 +178,10 @@ impl ResourceAgent for RgLvm {
         &META
     }
 
+    /// rgmanager runs `restart`, which fs.sh and lvm.sh accept but their
+    /// DTD cannot list.
+    const UNLISTED_ACTIONS: &'static [&'static str] = &["restart"];
+
     fn configure(p: Params, ctx: &Context) -> Result<Self, Failure> {
         if p.str("name").filter(|n| !n.trim().is_empty()).is_none() {
             return Err(Failure::configured("No LVM resource name specified (name)"));
@@ -232,6 +233,12 @@ impl ResourceAgent for RgLvm {
             self.check_owner(ctx)?;
         }
         Ok(r)
+    }
+
+    /// rgmanager's own agent accepts `restart` (stop, then start); its
+    /// DTD has no name for it.
+    fn restart(&self, ctx: &Context) -> OcfResult {
+        rgmanager::restart(self, ctx)
     }
 
     /// lvm.sh: `$0 stop && $0 start`.

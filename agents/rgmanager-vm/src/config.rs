@@ -9,13 +9,8 @@ use std::path::{Path, PathBuf};
 use ocf::{ActionSpec, AgentMeta, Failure, ParamSpec, Params, Special, SpecialElement};
 use ra_virtualdomain::{Config, MigrateOptions, MigrationMode};
 
-fn check_absolute(v: &str) -> Result<(), String> {
-    if v.starts_with('/') {
-        Ok(())
-    } else {
-        Err("must be an absolute path".into())
-    }
-}
+// The shared check, under the name the parameter table uses.
+use ocf::checks::absolute_path as check_absolute;
 
 fn check_use_virsh(v: &str) -> Result<(), String> {
     match v.trim() {

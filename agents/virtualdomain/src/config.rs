@@ -18,33 +18,17 @@ use virt::sys;
 use crate::migration::{MigrateOptions, MigrationMode};
 use crate::uri;
 
-fn check_absolute(v: &str) -> Result<(), String> {
-    if v.starts_with('/') {
-        Ok(())
-    } else {
-        Err("must be an absolute path".into())
-    }
-}
+// The shared checks, under the names the parameter table uses.
+use ocf::checks::{
+    absolute_path as check_absolute, non_negative as check_non_negative, port as check_port,
+};
 
+/// An absolute path, or empty (a default of "" is checked too).
 fn check_absolute_or_empty(v: &str) -> Result<(), String> {
     if v.is_empty() {
         Ok(())
     } else {
         check_absolute(v)
-    }
-}
-
-fn check_non_negative(v: &str) -> Result<(), String> {
-    match v.trim().parse::<i64>() {
-        Ok(n) if n >= 0 => Ok(()),
-        _ => Err("must be a non-negative number".into()),
-    }
-}
-
-fn check_port(v: &str) -> Result<(), String> {
-    match v.trim().parse::<i64>() {
-        Ok(n) if (1..=65535).contains(&n) => Ok(()),
-        _ => Err("must be a port number".into()),
     }
 }
 

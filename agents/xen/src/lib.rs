@@ -15,6 +15,14 @@
 //!   storage) or was edited, and so only a domain we started here gets the
 //!   "it may be rebooting" grace period (heartbeat: every recurring monitor
 //!   and every stop waits 5 s for a domain that is not there);
+//! - `xmfile` is read bounded (regular files only, 1 MiB, a quarter of the
+//!   operation's time: [`ocf::file::read_config`]); a start whose `xmfile`
+//!   name cannot be read refuses rather than start the recorded name;
+//! - `xl list`'s "invalid domain identifier" is definitive (`status` asks
+//!   once, as heartbeat's); other xl failures are retried briefly and are
+//!   then errors, never "not running";
+//! - utilization goes through [`ocf::pacemaker::Utilization`]: crm_resource
+//!   runs only when a value changed;
 //! - `validate-all` really validates (heartbeat always returns 0);
 //! - memory management passes `memory=` to `xl create` instead of editing
 //!   `xmfile` in place with `sed -i`;
@@ -32,6 +40,7 @@ pub mod xl;
 use std::path::Path;
 use std::time::Duration;
 
+use ocf::pacemaker::Utilization;
 use ocf::{
     AgentMeta, Context, Deadline, Failure, OcfResult, OcfStatus, Params, Record, ResourceAgent,
 };
@@ -52,6 +61,8 @@ const DESTROY_RESERVE: Duration = Duration::from_secs(5);
 /// How long migrate_from waits for the domain without a caller's timeout.
 const MIGRATE_FROM_WAIT: Duration = Duration::from_secs(10);
 const POLL: Duration = Duration::from_millis(250);
+/// Reading `xmfile` gets at most this share (1/N) of the operation's time.
+const CONFIG_READ_SHARE: u32 = 4;
 
 /// One Xen guest.
 #[derive(Debug)]
@@ -63,7 +74,11 @@ pub struct Xen {
     /// The name recorded when we started (or received) the domain here.
     recorded: Option<String>,
     record: Record,
-    instance: Option<String>,
+    /// What this node last wrote as the resource's utilization.
+    util: Utilization,
+    /// Why the name could not be read from `xmfile` when the recorded name
+    /// stands in for it: start refuses then (it would start the old name).
+    file_problem: Option<Failure>,
 }
 
 impl Xen {
@@ -72,44 +87,73 @@ impl Xen {
         self.name.as_deref().map_err(Clone::clone)
     }
 
+    /// The domain name: the `name` parameter, else the `name` line of
+    /// `xmfile`, else the name recorded when we started the domain here,
+    /// else the instance name. The second value is why `xmfile` could not
+    /// give the name when the recorded name stands in for it.
+    ///
+    /// `xmfile` is read with [`ocf::file::read_config`] within `dl`: a FIFO,
+    /// a device or a hung network filesystem there must not hang a stop or
+    /// a monitor, and `/dev/zero` must not be read until memory runs out.
+    /// Stop and monitor then go on by the recorded name; without one the
+    /// name is unknown, a generic error (never "not running", not even for
+    /// a probe: a guest of that name may run).
     fn resolve_name(
         explicit: Option<&str>,
         xmfile: &Path,
         recorded: Option<&str>,
         instance: Option<&str>,
-    ) -> Result<String, Failure> {
+        dl: &Deadline,
+    ) -> (Result<String, Failure>, Option<Failure>) {
         if let Some(n) = explicit {
-            return Ok(n.to_string());
+            return (Ok(n.to_string()), None);
         }
-        let from_file = match std::fs::read(xmfile) {
-            Ok(bytes) => match parse_config_name(&String::from_utf8_lossy(&bytes)) {
+        let from_file: Result<(), Failure> = match ocf::file::read_config(xmfile, dl) {
+            Ok(text) => match parse_config_name(&text) {
                 ConfigName::Plain(n) => match check_domain_name(&n) {
-                    Ok(()) => return Ok(n),
-                    Err(e) => Err(format!("name '{n}' in {}: {e}", xmfile.display())),
+                    Ok(()) => return (Ok(n), None),
+                    Err(e) => Err(Failure::configured(format!(
+                        "name '{n}' in {}: {e}",
+                        xmfile.display()
+                    ))),
                 },
-                ConfigName::NotPlain(why) => Err(format!(
+                ConfigName::NotPlain(why) => Err(Failure::configured(format!(
                     "cannot read the name from {}: {why}",
                     xmfile.display()
-                )),
+                ))),
                 ConfigName::Absent => Ok(()),
             },
-            Err(_) => Ok(()),
+            Err(e) if e.not_found() => Ok(()),
+            // Not "configured": a probe would map that to "not running",
+            // and a guest of this name may run here.
+            Err(e) => Err(Failure::generic(format!(
+                "cannot read the domain name: {e}"
+            ))),
         };
         // The config file is gone or unusable: the domain we started, if any.
         if let Some(r) = recorded {
             if let Err(e) = &from_file {
-                ocf::warn!("{e}; using the recorded domain name '{r}'");
+                ocf::warn!("{}; using the recorded domain name '{r}'", e.reason);
             }
-            return Ok(r.to_string());
+            return (Ok(r.to_string()), from_file.err());
         }
-        from_file.map_err(|e| Failure::configured(format!("{e}; set the name parameter")))?;
-        match instance {
+        if let Err(e) = from_file {
+            return (
+                Err(Failure {
+                    reason: format!("{}; set the name parameter", e.reason),
+                    ..e
+                }),
+                None,
+            );
+        }
+        let name = match instance {
             Some(i) if check_domain_name(i).is_ok() => Ok(i.to_string()),
             _ => Err(Failure::configured(format!(
                 "cannot tell the domain name: {} has no name line (or is missing) and the instance name is unusable; set the name parameter",
                 xmfile.display()
             ))),
-        }
+        };
+        (name, None)
     }
 
     /// Like [`Xl::exists`], but a domain we started here gets
@@ -140,6 +184,7 @@ impl Xen {
 
     fn forget(&self, ctx: &Context) {
         self.record.clear(&ctx.env);
+        self.util.forget(&ctx.env);
     }
 
     /// Run the monitor scripts; the first failing one is the failure.
@@ -179,55 +224,21 @@ impl Xen {
     }
 
     /// Put vCPUs and memory from `xl list` into the resource's utilization
-    /// (Pacemaker only; best effort).
+    /// (Pacemaker only; best effort): through [`Utilization`], so
+    /// `crm_resource` runs only when a value changed since this node last
+    /// wrote it (heartbeat: a get and a set per attribute on every monitor).
     fn update_utilization(&self, ctx: &Context, dl: &Deadline, dom: &str) {
-        let Some(instance) = &self.instance else {
-            return;
-        };
         let Some(entry) = self.xl.entry(dl, dom) else {
             return;
         };
-        let tools = ctx.tools();
-        let mut attrs = Vec::new();
+        let mut want = Vec::new();
         if self.cfg.util_cpu {
-            attrs.push(("cpu", entry.vcpus.to_string()));
+            want.push(("cpu", Some(entry.vcpus.to_string())));
         }
         if self.cfg.util_mem {
-            attrs.push(("hv_memory", entry.mem.to_string()));
+            want.push(("hv_memory", Some(entry.mem.to_string())));
         }
-        for (attr, val) in attrs {
-            let Ok(get) = tools.command("crm_resource") else {
-                ocf::debug!("crm_resource not found; not setting utilization");
-                return;
-            };
-            let current = get
-                .args(["-Q", "-r", instance, "-z", "-g", attr])
-                .run(dl)
-                .ok();
-            if current.as_ref().is_some_and(|o| o.stdout.trim() == val) {
-                continue;
-            }
-            if current
-                .as_ref()
-                .is_some_and(|o| o.stderr.contains("not connected"))
-            {
-                ocf::debug!("Unable to get utilization attribute {attr}: cib is not available");
-                continue;
-            }
-            let set = tools.command("crm_resource").map(|c| {
-                c.args(["-r", instance, "-z", "-p", attr, "-v", &val])
-                    .run(dl)
-            });
-            match set {
-                Ok(Ok(o)) if o.success() => {}
-                Ok(Ok(o)) => ocf::warn!(
-                    "Unable to set utilization attribute {attr}: {}",
-                    o.message()
-                ),
-                Ok(Err(e)) => ocf::warn!("Unable to set utilization attribute {attr}: {e}"),
-                Err(e) => ocf::warn!("{}", e.reason),
-            }
-        }
+        self.util.update(ctx, &want, dl);
     }
 
     /// The address to migrate to: `node_ip_attribute` of the target node if
@@ -236,31 +247,14 @@ impl Xen {
         let Some(attr) = &self.cfg.node_ip_attribute else {
             return target.to_string();
         };
-        let cmd = match ctx.tools().command("crm_attribute") {
-            Ok(c) => c,
+        match ocf::pacemaker::node_attribute(&ctx.tools(), target, attr, dl) {
+            Ok(Some(v)) => {
+                ocf::info!("{target} is using address {v}");
+                v
+            }
+            Ok(None) => target.to_string(),
             Err(e) => {
                 ocf::warn!("{}; migrating to {target} by name", e.reason);
-                return target.to_string();
-            }
-        };
-        match cmd
-            .args(["--type", "nodes", "--node", target, "-n", attr, "-G", "-q"])
-            .run(dl)
-        {
-            Ok(o) if o.success() => {
-                let v = o.stdout.trim();
-                if !v.is_empty() && v != "(null)" {
-                    ocf::info!("{target} is using address {v}");
-                    return v.to_string();
-                }
-                target.to_string()
-            }
-            Ok(o) => {
-                ocf::warn!("node attribute {attr} of {target}: {}", o.message());
-                target.to_string()
-            }
-            Err(e) => {
-                ocf::warn!("{e}");
                 target.to_string()
             }
         }
@@ -338,11 +332,15 @@ impl ResourceAgent for Xen {
         let recorded = record
             .read(&ctx.env)
             .filter(|n| check_domain_name(n).is_ok());
-        let name = Xen::resolve_name(
+        // A quarter of the operation's time at most for the config file,
+        // as VirtualDomain: the rest is for the domain itself.
+        let dl = ctx.deadline();
+        let (name, file_problem) = Xen::resolve_name(
             cfg.name.as_deref(),
             &cfg.xmfile,
             recorded.as_deref(),
             instance.as_deref(),
+            &dl.capped(dl.total() / CONFIG_READ_SHARE),
         );
         Ok(Xen {
             cfg,
@@ -350,20 +348,31 @@ impl ResourceAgent for Xen {
             name,
             recorded,
             record,
-            instance,
+            util: Utilization::new("Xen", &ctx.instance),
+            file_problem,
         })
     }
 
     /// xl must be installed, and we must know the domain's name; neither
-    /// can be wrong while a domain of ours runs here.
+    /// can be wrong while a domain of ours runs here. Except when `xmfile`
+    /// could not be read (a FIFO, a device, storage that does not answer):
+    /// a guest of that name may run, so that is no "invalid environment"
+    /// (stop → 0, probe → 7) but each action's own error.
     fn validate(&self, ctx: &Context) -> Result<(), Failure> {
         ctx.tools().require("xl")?;
-        self.domain_name()?;
-        Ok(())
+        match self.domain_name() {
+            Err(e) if e.status != OcfStatus::ErrGeneric => Err(e),
+            _ => Ok(()),
+        }
     }
 
     fn start(&self, ctx: &Context) -> OcfResult {
         let dom = self.domain_name()?;
+        // The name in xmfile cannot be read: starting the name remembered
+        // from an earlier run would start another guest than xmfile means.
+        if let Some(e) = &self.file_problem {
+            return Err(e.clone());
+        }
         let dl = ctx.deadline();
         if self.xl.exists(&dl, dom)? {
             ocf::info!("Xen domain {dom} already running.");
@@ -448,7 +457,9 @@ impl ResourceAgent for Xen {
     }
 
     /// `status` (NCS `ocf_status`, rgmanager, admins): monitor without
-    /// touching Pacemaker's utilization.
+    /// touching Pacemaker's utilization, and, like heartbeat's `status`,
+    /// without the reboot grace: xl's "invalid domain identifier" is a
+    /// definitive answer, given at once.
     fn status(&self, ctx: &Context) -> OcfResult {
         self.check(ctx, false)
     }
@@ -541,11 +552,14 @@ impl Xen {
         })
     }
 
-    /// monitor / status.
-    fn check(&self, ctx: &Context, utilization: bool) -> OcfResult {
+    /// monitor (`recurring`) / status. A probe and `status` look once; a
+    /// recurring monitor gives a domain we started the reboot grace, as
+    /// heartbeat's monitor does.
+    fn check(&self, ctx: &Context, recurring: bool) -> OcfResult {
+        let utilization = recurring;
         let dom = self.domain_name()?;
         let dl = ctx.deadline();
-        let running = if ctx.is_probe() {
+        let running = if ctx.is_probe() || !recurring {
             self.xl.exists(&dl, dom)?
         } else {
             self.exists_with_grace(&dl, dom)?

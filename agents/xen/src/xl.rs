@@ -33,13 +33,38 @@ impl Xl {
         Ok(self.tools.command("xl")?.args(args).run(dl)?)
     }
 
-    /// `xl list DOM` succeeds: the domain exists here.
+    /// Whether `dom` exists here: `xl list DOM` succeeds (yes) or says
+    /// "DOM is an invalid domain identifier" (no: libxl looked the name up
+    /// and it is not there, a definitive answer). Any other failure (libxl
+    /// cannot reach the hypervisor or xenstore, a lock held by another xl)
+    /// may pass: it is asked again for at most [`TRANSIENT_RETRY`] within
+    /// `dl`, then it is an error, never "not there" (the guest may run).
     pub fn exists(&self, dl: &Deadline, dom: &str) -> Result<bool, Failure> {
-        let out = self.run(dl, ["list", dom])?;
-        if !out.success() {
-            ocf::debug!("xl list {dom}: {}", out.message());
+        // Keep time back to answer: the last attempt must not run into
+        // the caller's deadline.
+        let retry = dl
+            .reserving((dl.total() / 4).min(TRANSIENT_RESERVE))
+            .capped(TRANSIENT_RETRY);
+        loop {
+            let why = match self.run(&retry, ["list", dom]) {
+                Ok(out) if out.success() => return Ok(true),
+                Ok(out) if is_not_found(&out.stderr, dom) => {
+                    ocf::debug!("xl list {dom}: {}", out.message());
+                    return Ok(false);
+                }
+                Ok(out) => out.message(),
+                // xl is not installed: no retry helps
+                Err(e) if e.status == ocf::OcfStatus::ErrInstalled => return Err(e),
+                Err(e) => e.reason,
+            };
+            if retry.remaining() <= TRANSIENT_POLL {
+                return Err(Failure::generic(format!(
+                    "cannot tell whether domain {dom} runs: xl list {dom}: {why}"
+                )));
+            }
+            ocf::debug!("xl list {dom} (retrying): {why}");
+            std::thread::sleep(TRANSIENT_POLL);
         }
-        Ok(out.success())
     }
 
     /// The `xl list DOM` line of `dom`, best effort (`None` when xl cannot
@@ -128,6 +153,22 @@ impl Xl {
             }
         }
     }
+}
+
+/// How long an `xl list` failure that may pass is retried.
+pub const TRANSIENT_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
+const TRANSIENT_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+/// Kept back from the retries to answer within the caller's deadline.
+const TRANSIENT_RESERVE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Whether `xl list DOM`'s error output says the domain is not there:
+/// xl's "DOM is an invalid domain identifier (rc=-6)" (libxl's
+/// ERROR_INVAL from the name lookup).
+pub fn is_not_found(stderr: &str, dom: &str) -> bool {
+    stderr.lines().any(|l| {
+        l.trim()
+            .starts_with(&format!("{dom} is an invalid domain identifier"))
+    })
 }
 
 /// Suffix xl gives the source domain while a migration finishes.
