@@ -436,9 +436,9 @@ mod tests {
             Some("n2"),
         );
         assert_eq!(c.migrateuri, None);
-        // an option VirtualDomain does not know: one line naming it
-        let p = params(&[("name", "g"), ("migrate_options", "--bogus")]).unwrap();
-        let e = virtualdomain_config(&p, "g", Path::new("/x.xml"), None).unwrap_err();
+        // an option VirtualDomain does not know: one line naming it, from
+        // the parameter table already (so stop and probes fall back instead)
+        let e = params(&[("name", "g"), ("migrate_options", "--bogus")]).unwrap_err();
         assert_eq!(e.status, OcfStatus::ErrConfigured);
         assert!(e.reason.contains("migrate_options"), "{}", e.reason);
     }
