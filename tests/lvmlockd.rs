@@ -48,19 +48,37 @@ fn host_agent(dir: &Path) -> Agent {
 fn every_bad_value_is_not_configured_with_one_line() {
     let dir = support::tempdir("lvmlockd-bad");
     let a = host_agent(dir.path());
+    // what names the daemon (pid file, socket): 6 for every action
     for (param, value, needle) in [
-        ("adopt", "2", "parameter 'adopt': '2': expected 0 or 1"),
-        ("adopt", "yes", "parameter 'adopt': 'yes' is not an integer"),
-        ("syslog_priority", "loud", "parameter 'syslog_priority'"),
         ("pidfile", "lvmlockd.pid", "parameter 'pidfile'"),
         ("socket_path", "/run/lvm/", "parameter 'socket_path'"),
         ("socket_path", "/run/../x.sock", "parameter 'socket_path'"),
-        ("with_cmirrord", "maybe", "parameter 'with_cmirrord'"),
     ] {
         let bad = a.clone().param(param, value);
         for action in ["validate-all", "start", "stop", "monitor"] {
             expect_reason(&bad, action, rc::ERR_CONFIGURED, needle);
         }
+    }
+    // the rest: 6 where it is used (start, validate-all, recurring monitor);
+    // stop and probes fall back to the default with a warning (issue 13)
+    for (param, value, needle) in [
+        ("adopt", "2", "parameter 'adopt': '2': expected 0 or 1"),
+        ("adopt", "yes", "parameter 'adopt': 'yes' is not an integer"),
+        ("syslog_priority", "loud", "parameter 'syslog_priority'"),
+        ("with_cmirrord", "maybe", "parameter 'with_cmirrord'"),
+    ] {
+        let bad = a.clone().param(param, value);
+        for action in ["validate-all", "start"] {
+            expect_reason(&bad, action, rc::ERR_CONFIGURED, needle);
+        }
+        expect_reason(
+            &bad.clone().recurring(),
+            "monitor",
+            rc::ERR_CONFIGURED,
+            needle,
+        );
+        expect(&bad, "stop", rc::SUCCESS);
+        expect(&bad, "monitor", rc::NOT_RUNNING);
     }
 }
 

@@ -67,6 +67,7 @@ const PRIORITIES: &[&str] = &[
 
 static PARAMS: &[ParamSpec] = &[
     ParamSpec::string("pidfile")
+        .identity()
         .default(DEFAULT_PIDFILE)
         .check(check_absolute)
         .short("pid file")
@@ -75,6 +76,7 @@ static PARAMS: &[ParamSpec] = &[
              lvmlockd; the file is never followed through a symlink.",
         ),
     ParamSpec::string("socket_path")
+        .identity()
         .default(DEFAULT_SOCKET)
         .check(check_absolute)
         .short("socket path")
