@@ -104,9 +104,13 @@ fn check_exits_0_online_1_offline_2_faulted() {
         .assert()
         .code(2)
         .stdout(contains("OCF_ERR_GENERIC (1), Cmdline exit 2 (faulted)"));
+    // a check command sets no interval: it is a probe, and a probe never
+    // fails on what it does not need (issue 13): an unsupported depth is
+    // checked at depth 0, with one warning
     f.cmdline("monitor", &["-o", "OCF_CHECK_LEVEL=30"])
         .assert()
-        .code(2);
+        .code(0)
+        .stderr(contains("unsupported monitor level 30"));
     f.cmdline("monitor", &[]).assert().code(0);
     f.ocf("monitor", &["-o", "OCF_CHECK_LEVEL=20"])
         .assert()
