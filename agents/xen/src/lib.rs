@@ -228,6 +228,10 @@ impl Xen {
     /// `crm_resource` runs only when a value changed since this node last
     /// wrote it (heartbeat: a get and a set per attribute on every monitor).
     fn update_utilization(&self, ctx: &Context, dl: &Deadline, dom: &str) {
+        // no CIB to write to: not even the `xl list` the values come from
+        if !ocf::pacemaker::cib_reachable(&ctx.env) {
+            return;
+        }
         let Some(entry) = self.xl.entry(dl, dom) else {
             return;
         };
