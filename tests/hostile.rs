@@ -350,29 +350,13 @@ fn huge_timeouts_stop_and_monitor_a_filesystem() {
 #[test]
 fn huge_timeouts_stop_and_monitor_a_xen_guest() {
     let dir = support::tempdir("hostile-xen");
-    let bin = dir.path().join("bin");
-    std::fs::create_dir(&bin).unwrap();
-    std::os::unix::fs::symlink(doubles::xl(), bin.join("xl")).unwrap();
-    let host = dir.path().join("host");
-    std::fs::create_dir(&host).unwrap();
-    let cfg = dir.path().join("vm1.cfg");
-    std::fs::write(&cfg, "name = \"vm1\"\nmemory = 256\n").unwrap();
+    let xen = doubles::XenHost::new(dir.path());
     let agent = Agent::new(XEN, dir.path())
-        .env(
-            "PATH",
-            format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", bin.display()),
-        )
-        .env("XL_DOUBLE_STATE", &host)
+        .env("PATH", &xen.path)
+        .env("XL_DOUBLE_STATE", &xen.state)
         .env("OCF_RESOURCE_INSTANCE", "vm1")
-        .param("xmfile", &cfg);
-    let listed = || {
-        let out = Command::new(doubles::xl())
-            .env("XL_DOUBLE_STATE", &host)
-            .args(["list", "vm1"])
-            .output()
-            .unwrap();
-        out.status.success()
-    };
+        .param("xmfile", &xen.xmfile);
+    let listed = || xen.vm1_listed();
     for (key, value) in HUGE_TIMEOUTS {
         let a = agent.clone().env(key, value);
         agent.expect("start", rc::SUCCESS);

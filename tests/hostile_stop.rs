@@ -179,31 +179,14 @@ fn the_fs_persona_stops_a_mount_whatever_the_values_it_does_not_need() {
 #[test]
 fn xen_stops_a_guest_whatever_the_values_it_does_not_need() {
     let dir = support::tempdir("hstop-xen");
-    let bin = dir.path().join("bin");
-    std::fs::create_dir(&bin).unwrap();
-    std::os::unix::fs::symlink(doubles::xl(), bin.join("xl")).unwrap();
-    let host = dir.path().join("host");
-    std::fs::create_dir(&host).unwrap();
-    let cfg = dir.path().join("vm1.cfg");
-    std::fs::write(&cfg, "name = \"vm1\"\nmemory = 256\n").unwrap();
+    let xen = doubles::XenHost::new(dir.path());
     let good = Agent::new(XEN, dir.path())
-        .env(
-            "PATH",
-            format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", bin.display()),
-        )
-        .env("XL_DOUBLE_STATE", &host)
+        .env("PATH", &xen.path)
+        .env("XL_DOUBLE_STATE", &xen.state)
         .env("OCF_RESOURCE_INSTANCE", "vm1")
         .env("OCF_RESKEY_CRM_meta_timeout", "20000")
-        .param("xmfile", &cfg);
-    let listed = || {
-        Command::new(doubles::xl())
-            .env("XL_DOUBLE_STATE", &host)
-            .args(["list", "vm1"])
-            .output()
-            .unwrap()
-            .status
-            .success()
-    };
+        .param("xmfile", &xen.xmfile);
+    let listed = || xen.vm1_listed();
     for (key, value) in [
         ("OCF_CHECK_LEVEL", "abc"),
         ("OCF_RESKEY_shutdown_acpi", "maybe"),

@@ -46,3 +46,40 @@ pub fn xl() -> &'static Path {
         out
     })
 }
+
+/// One pretend Xen host for a test: `bin/xl` (the double) first in the
+/// `PATH` it gives, the double's state directory, and a guest `vm1`'s
+/// xmfile, all under `dir`.
+pub struct XenHost {
+    pub path: String,
+    pub state: PathBuf,
+    pub xmfile: PathBuf,
+}
+
+impl XenHost {
+    pub fn new(dir: &Path) -> XenHost {
+        let bin = dir.join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        std::os::unix::fs::symlink(xl(), bin.join("xl")).unwrap();
+        let state = dir.join("host");
+        std::fs::create_dir(&state).unwrap();
+        let xmfile = dir.join("vm1.cfg");
+        std::fs::write(&xmfile, "name = \"vm1\"\nmemory = 256\n").unwrap();
+        XenHost {
+            path: format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", bin.display()),
+            state,
+            xmfile,
+        }
+    }
+
+    /// Whether the double lists `vm1` as running.
+    pub fn vm1_listed(&self) -> bool {
+        Command::new(xl())
+            .env("XL_DOUBLE_STATE", &self.state)
+            .args(["list", "vm1"])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    }
+}
