@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the guest-kernel tests (tests/lvm.rs, tests/iscsi.rs,
-# tests/lvmlockd.rs) need on
+# tests/lvmlockd.rs, tests/two_nodes*.rs) need on
 # a fresh Debian machine, as root: a stock Debian kernel with its modules
 # (device-mapper, loop, LIO, iSCSI), QEMU to boot it under TCG, LVM tools,
 # the open-iscsi initiator, and virtme-ng (`vng`) from PyPI, which boots that
@@ -25,6 +25,8 @@ command -v losetup >/dev/null || need+=(util-linux)
 command -v lvmlockd >/dev/null || need+=(lvm2-lockd)
 command -v dlm_controld >/dev/null || need+=(dlm-controld)
 command -v corosync >/dev/null || need+=(corosync)
+# GFS2 on the shared LV of tests/two_nodes_shared.rs (mkfs.gfs2)
+command -v mkfs.gfs2 >/dev/null || need+=(gfs2-utils)
 command -v ocf-tester >/dev/null || need+=(resource-agents)
 command -v modprobe >/dev/null || need+=(kmod)
 # vng builds a small initramfs with busybox

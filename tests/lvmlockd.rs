@@ -486,7 +486,8 @@ fn guest_lvmlockd_with_dlm_and_a_shared_vg() {
     c.lvm_ok(&["vgchange", "--lock-start", &c.vg]);
 
     // the daemon dies while it holds the VG's lockspace: a recurring
-    // monitor says so, and the next start adopts the orphaned locks
+    // monitor says so, and the next start adopts the orphaned locks (the
+    // slower start: lvmlockd's adoption, see the agent's module docs)
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid),
         nix::sys::signal::Signal::SIGKILL,

@@ -14,7 +14,11 @@
 //! * system_id mode takes the VG over from another system ID (logged), but
 //!   never while the VG is active on this node under that other owner;
 //! * an lvm.conf wrong for the mode is OCF_ERR_CONFIGURED with one line
-//!   naming the setting.
+//!   naming the setting;
+//! * lvmlockd mode: an activation refused because another node holds the
+//!   LV's lock (an exclusive LV active there, or a shared one asked for
+//!   exclusively) says so in its reason, not with lvm's closing "Failed to
+//!   lock logical volume".
 //!
 //! LVM itself (the `lvm` tool, device-mapper state) is [`ra_lvm_tools`],
 //! shared with the legacy `LVM` agent and the rgmanager `lvm` persona.
@@ -330,6 +334,25 @@ impl LvmActivate {
         Ok(())
     }
 
+    /// lvmlockd: activating takes the LV's lock in the dlm first (ex, or sh
+    /// with `activation_mode=shared`); a lock another node holds in a
+    /// conflicting mode is the refusal to report, not lvm's closing "Failed
+    /// to lock logical volume" line.
+    fn activate_locked(&self, ctx: &Context, lvm: &Lvm) -> Result<(), Failure> {
+        let mut args = self.activation_args(self.exclusive_flag());
+        args.push("--".into());
+        args.push(self.target());
+        let out = lvm.run(ctx, &args)?;
+        if out.success() {
+            return Ok(());
+        }
+        Err(Failure::generic(
+            lock_refusal(&out.stderr, &self.target(), self.shared).unwrap_or_else(|| {
+                format!("activating {} failed: {}", self.target(), out.message())
+            }),
+        ))
+    }
+
     fn exclusive_flag(&self) -> &'static str {
         if self.shared {
             "-asy"
@@ -393,7 +416,7 @@ impl ResourceAgent for LvmActivate {
                         &format!("starting the lockspace of {}", self.vg),
                         &["vgchange", "--lockstart", "--", &self.vg],
                     )?;
-                    self.activate(ctx, &c.lvm, self.exclusive_flag(), &[])?;
+                    self.activate_locked(ctx, &c.lvm)?;
                 }
             }
             AccessMode::Clvmd => {
@@ -483,5 +506,44 @@ impl ResourceAgent for LvmActivate {
 
     fn validate_all(&self, _ctx: &Context) -> OcfResult {
         Ok(OcfStatus::Success)
+    }
+}
+
+/// The reason for an lvmlockd activation another node's lock refused
+/// (`LV locked by other host: VG/LV` in lvm's output), naming what holds
+/// it; `None` for any other failure.
+fn lock_refusal(stderr: &str, target: &str, shared: bool) -> Option<String> {
+    let line = stderr
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("LV locked by other host"))?;
+    Some(if shared {
+        format!(
+            "{target}: shared activation refused: {line} (another node has it active exclusively)"
+        )
+    } else {
+        format!("{target}: exclusive activation refused: {line} (it is active on another node)")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lock_refusal;
+
+    #[test]
+    fn another_nodes_lock_is_the_reason() {
+        let stderr =
+            "  LV locked by other host: vg1/lv1\n  Failed to lock logical volume vg1/lv1.\n";
+        assert_eq!(
+            lock_refusal(stderr, "vg1/lv1", false).as_deref(),
+            Some("vg1/lv1: exclusive activation refused: LV locked by other host: vg1/lv1 (it is active on another node)")
+        );
+        assert!(lock_refusal(stderr, "vg1/lv1", true)
+            .unwrap()
+            .contains("another node has it active exclusively"));
+        assert_eq!(
+            lock_refusal("  Volume group \"vg1\" not found\n", "vg1/lv1", false),
+            None
+        );
     }
 }
