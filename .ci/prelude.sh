@@ -18,7 +18,11 @@ ra_find_cargo() {
     for home in "$HOME" "$(getent passwd "${SUDO_USER:-root}" | cut -d: -f6)"; do
         if [ -n "$home" ] && [ -x "$home/.cargo/bin/cargo" ]; then
             PATH=$home/.cargo/bin:$PATH
-            [ -d "$home/.rustup" ] && export RUSTUP_HOME=${RUSTUP_HOME:-$home/.rustup}
+            if [ -z "${RUSTUP_HOME:-}" ] && [ -d "$home/.rustup" ]; then
+                export RUSTUP_HOME=$home/.rustup
+                # someone else's: ra_give_back returns what root adds to it
+                [ "$home" != "$HOME" ] && RA_USER_RUSTUP=$RUSTUP_HOME
+            fi
             break
         fi
     done
@@ -32,6 +36,23 @@ ra_find_cargo() {
     if [ -z "$minor" ] || [ "$minor" -lt 80 ]; then
         echo "$1: $(rustc --version) is too old: Rust >= 1.80 is needed (rustup update stable)" >&2
         exit 1
+    fi
+}
+
+# ra_give_back: through sudo, what root built or installed for the user
+# goes back to them, or their own `cargo build` in the checkout fails with
+# "Permission denied" (a root-owned target/) and so do `rustup update` and
+# `rustup toolchain uninstall` (rust-toolchain.toml's musl target installed
+# by root into their rustup home): the target directory to the checkout's
+# owner (unless CARGO_TARGET_DIR puts it elsewhere), the rustup home that
+# ra_find_cargo took from the invoking user to that user.
+ra_give_back() {
+    [ "$(id -u)" = 0 ] || return 0
+    if [ -z "${CARGO_TARGET_DIR:-}" ] && [ -d target ] && [ "$(stat -c %u .)" != 0 ]; then
+        chown -R --reference=. target
+    fi
+    if [ -n "${RA_USER_RUSTUP:-}" ]; then
+        chown -R --reference="$RA_USER_RUSTUP/.." "$RA_USER_RUSTUP"
     fi
 }
 
