@@ -58,11 +58,14 @@ ra_find_cargo() {
 ra_give_back() {
     [ "$(id -u)" = 0 ] || return 0
     if [ -z "${CARGO_TARGET_DIR:-}" ] && [ -d target ] && [ "$(stat -c %u .)" != 0 ]; then
-        chown -R --reference=. target
+        chown -R --reference=. target || echo "could not give target/ back to its owner" >&2
     fi
+    # (an EXIT trap: a failure here must not replace the script's status)
     local d
     for d in ${RA_USER_HOMES:-}; do
-        [ -d "$d" ] && chown -R --reference="$d/.." "$d"
+        if [ -d "$d" ]; then
+            chown -R --reference="$d/.." "$d" || echo "could not give $d back to its owner" >&2
+        fi
     done
     return 0
 }
