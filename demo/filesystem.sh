@@ -17,10 +17,12 @@ cd "$(dirname "$0")/.."
 . .ci/prelude.sh
 ra_need_root demo "it mounts a filesystem"
 ra_find_cargo demo
+trap ra_give_back EXIT
 ra_apt_install e2fsprogs util-linux mount
 
 echo "== building the Filesystem agent"
 cargo build --quiet --bin Filesystem
+ra_give_back
 AGENT=$(realpath "${CARGO_TARGET_DIR:-target}/debug/Filesystem")
 
 WORK=$(mktemp -d /var/tmp/ra-rs-demo-XXXXXX)

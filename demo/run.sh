@@ -22,9 +22,12 @@ cd "$(dirname "$0")/.."
 . .ci/prelude.sh
 ra_need_root demo "it starts a cluster, mounts a filesystem and runs a guest"
 ra_find_cargo demo
+trap ra_give_back EXIT
 ra_apt_install e2fsprogs util-linux mount pacemaker pacemaker-cli-utils corosync iproute2 pcs
 bash .ci/install-libvirt.sh
 
 echo "== building the agents (Filesystem, VirtualDomain) and the demo"
 cargo build --quiet --bin Filesystem --bin VirtualDomain --example ha_demo
-exec cargo run --quiet --example ha_demo
+# the program itself, not `cargo run`: it cleans up (also on Ctrl-C) and
+# exits, then the EXIT trap gives back what root built
+"${CARGO_TARGET_DIR:-target}/debug/examples/ha_demo"

@@ -116,4 +116,7 @@ if [ "$RPM" = 1 ] && command -v rpmbuild >/dev/null; then
         --define "version $VERSION" --define "stage $ROOT" \
         "$HERE/resource-agents-rs.spec" >/dev/null
     find "$OUT" -name 'resource-agents-rs-*.rpm' -newer "$HERE/build-deb.sh" -print
+elif [ "$RPM" = 1 ]; then
+    # not an error (the .deb is built), but said: a newcomer looks for both
+    echo "no .rpm: rpmbuild is not installed (Debian: apt-get install rpm; --no-rpm to build the .deb only)" >&2
 fi

@@ -20,6 +20,7 @@ cd "$(dirname "$0")/.."
 . .ci/prelude.sh
 ra_need_root tests/run.sh "the tests need root (loop devices, guest kernels, clusters)"
 ra_find_cargo tests/run.sh
+trap ra_give_back EXIT
 ra_apt_install resource-agents libxml2-utils e2fsprogs xfsprogs util-linux mount psmisc \
     pacemaker pacemaker-cli-utils corosync iproute2 pcs rpm libvirt-dev pkg-config
 # guest kernel, QEMU, LVM, open-iscsi and virtme-ng (tests/lvm.rs, iscsi.rs)
@@ -36,7 +37,7 @@ export RA_REQUIRE_RELEASE=${RA_REQUIRE_RELEASE:-1}
 cargo libvirt-agents --quiet
 
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+trap 'rm -f "$log"; ra_give_back' EXIT
 status=0
 cargo test --workspace "$@" 2>&1 | tee "$log" || status=$?
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }

@@ -234,6 +234,10 @@ impl Node {
             hacluster_dir(&root.join("var-lib-pacemaker").join(d), 0o750);
         }
         hacluster_dir(&root.join("var-log-pacemaker"), 0o770);
+        // unshare's own complaint (e.g. "cannot change root filesystem
+        // propagation" where / is not a mount point) is the reason a node
+        // never gets its namespaces: kept for the failure message.
+        let holder_err = root.join("logs/unshare.stderr");
         let holder = Command::new("unshare")
             .args([
                 "--net",
@@ -246,7 +250,7 @@ impl Node {
             .args(["--", "sleep", "infinity"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&holder_err).unwrap())
             .pdeathsig(libc::SIGKILL)
             // out of the terminal's process group: a Ctrl-C reaches the
             // program, whose Drop takes the node down in order
@@ -267,6 +271,14 @@ impl Node {
             &format!("the namespaces of node {name}"),
             Duration::from_secs(10),
             || {
+                if let Ok(Some(status)) = node.holder.try_wait() {
+                    panic!(
+                        "unshare for node {name} exited ({status}): {}",
+                        std::fs::read_to_string(&holder_err)
+                            .unwrap_or_default()
+                            .trim()
+                    );
+                }
                 let ns = ns_link(&pid, "mnt")?;
                 (ns != *ours.as_ref()? && procs::comm(pid.parse().ok()?)? == "sleep").then_some(ns)
             },
@@ -794,6 +806,11 @@ impl Cluster {
 
     /// The state and the end of every node's log, when a test fails.
     pub fn report(&self) {
+        // A start that failed before any node existed (Drop runs this while
+        // unwinding: a panic here would abort and skip every clean-up).
+        if self.nodes.is_empty() {
+            return;
+        }
         eprintln!("---- crm_mon (cluster test failed)\n{}", self.status());
         for n in &self.nodes {
             let log = n.log();
