@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the guest-kernel tests (tests/lvm.rs, tests/iscsi.rs,
-# tests/lvmlockd.rs) need on
+# tests/lvmlockd.rs, tests/two_nodes.rs) need on
 # a fresh Debian machine, as root: a stock Debian kernel with its modules
 # (device-mapper, loop, LIO, iSCSI), QEMU to boot it under TCG, LVM tools,
 # the open-iscsi initiator, and virtme-ng (`vng`) from PyPI, which boots that
@@ -26,6 +26,11 @@ command -v lvmlockd >/dev/null || need+=(lvm2-lockd)
 command -v dlm_controld >/dev/null || need+=(dlm-controld)
 command -v corosync >/dev/null || need+=(corosync)
 command -v ocf-tester >/dev/null || need+=(resource-agents)
+# fencing in tests/two_nodes.rs: SBD on the shared disk and its stonith
+# plugin external/sbd (package sbd), run through cluster-glue's libstonith
+command -v sbd >/dev/null || need+=(sbd)
+dpkg-query -W -f='${Status}' cluster-glue 2>/dev/null | grep -q "install ok installed" || need+=(cluster-glue)
+command -v mkfs.xfs >/dev/null || need+=(xfsprogs)
 command -v modprobe >/dev/null || need+=(kmod)
 # vng builds a small initramfs with busybox
 command -v busybox >/dev/null || need+=(busybox-static)
