@@ -26,10 +26,9 @@ command -v lvmlockd >/dev/null || need+=(lvm2-lockd)
 command -v dlm_controld >/dev/null || need+=(dlm-controld)
 command -v corosync >/dev/null || need+=(corosync)
 command -v ocf-tester >/dev/null || need+=(resource-agents)
-# fencing in tests/two_nodes.rs: SBD on the shared disk and its stonith
-# plugin external/sbd (package sbd), run through cluster-glue's libstonith
+# fencing in tests/two_nodes.rs: SBD on the shared disk, fence_sbd
 command -v sbd >/dev/null || need+=(sbd)
-dpkg-query -W -f='${Status}' cluster-glue 2>/dev/null | grep -q "install ok installed" || need+=(cluster-glue)
+command -v fence_sbd >/dev/null || need+=(fence-agents)
 command -v mkfs.xfs >/dev/null || need+=(xfsprogs)
 command -v modprobe >/dev/null || need+=(kmod)
 # vng builds a small initramfs with busybox

@@ -12,8 +12,8 @@
 //!   starts from; a boot and a cluster start cost minutes under TCG).
 //!   corosync + pacemaker on both nodes (two_node), our agents as
 //!   `ocf:heartbeat-rs:*`, SBD on the shared disk's first partition (`sbd
-//!   create`, `sbd watch` with the watchdog in each node), SBD's stonith
-//!   plugin `external/sbd` as the fencing device, `stonith-enabled=true`.
+//!   create`, `sbd watch` with the watchdog in each node), `fence_sbd` as
+//!   the fencing device, `stonith-enabled=true`.
 //!   The pcs commands run on the host against a dump of the live CIB
 //!   (`Cluster::pcs`), as an admin's `pcs -f`/`cib-push`.
 //!
@@ -52,8 +52,8 @@
 //! step with the time since the boot and names every guest command slower
 //! than 10 s. Both run with the suite (`sudo ./tests/run.sh --test
 //! two_nodes`). No `vng`, QEMU or guest kernel: SKIP, unless
-//! X
-//! `external/sbd` (Debian: sbd, cluster-glue), pcs on the host.
+//! `RA_REQUIRE_GUEST` is set. Needs root, sbd and fence-agents
+//! (`.ci/install-guest.sh`), and pcs on the host.
 
 mod doubles;
 mod support;
@@ -578,24 +578,16 @@ fn sbd_setup(c: &mut Cluster) -> (String, Vec<Vec<String>>) {
             "stonith".into(),
             "create".into(),
             "fence-sbd".into(),
-            // SBD's own stonith plugin: sbd_device, then `sbd message
-            // <node> reset` (which waits msgwait). Not fence_sbd: the fencer
-            // asks an RHCS agent (Python) for its meta-data with a fixed
-            // 10 s limit, which a loaded TCG guest misses again and again
-            // (the fencer blocks, and was restarted); this one's meta-data
-            // comes from the plugin library, in the fencer itself.
-            "external/sbd".into(),
-            format!("sbd_device={dev}"),
-            // the msgwait/stonith-timeout check is ours (below)
-            "timeout_bypass=true".into(),
-            // no "list" action on the fencing path
+            "fence_sbd".into(),
+            format!("devices={dev}"),
+            // no "list" action (Python) on the fencing path
             format!("pcmk_host_list={}", NODES.join(",")),
             "pcmk_host_check=static-list".into(),
             format!("pcmk_delay_base=node-a:0s;node-b:{DELAY_FENCING_NODE_B}"),
             "pcmk_reboot_timeout=300s".into(),
-            // its start and monitor run a Python helper (fence_legacy):
-            // pcs's 20 s default is too short for a loaded TCG guest, and
-            // once an hour is enough for the recurring monitor here
+            // its start and monitor run Python: pcs's 20 s default is too
+            // short for a loaded TCG guest, and once an hour is enough for
+            // the recurring monitor here
             "op".into(),
             "start".into(),
             "timeout=180s".into(),
