@@ -28,6 +28,10 @@ command -v corosync >/dev/null || need+=(corosync)
 # GFS2 on the shared LV of tests/two_nodes_shared.rs (mkfs.gfs2)
 command -v mkfs.gfs2 >/dev/null || need+=(gfs2-utils)
 command -v ocf-tester >/dev/null || need+=(resource-agents)
+# fencing in tests/two_nodes.rs: SBD on the shared disk, fence_sbd
+command -v sbd >/dev/null || need+=(sbd)
+command -v fence_sbd >/dev/null || need+=(fence-agents)
+command -v mkfs.xfs >/dev/null || need+=(xfsprogs)
 command -v modprobe >/dev/null || need+=(kmod)
 # vng builds a small initramfs with busybox
 command -v busybox >/dev/null || need+=(busybox-static)

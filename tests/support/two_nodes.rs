@@ -11,10 +11,11 @@
 //!   the second guest out); it carries a partition table written by the harness (a small
 //!   partition for SBD, then one partition per volume group), and is found
 //!   inside by its serial, not by a device name;
-//! - the private network: a QEMU socket netdev, `listen` on 127.0.0.1 in
-//!   node-a's QEMU, `connect` in node-b's (started once the listener is
-//!   up), link-local addresses 169.254.77.1/.2 inside: nothing else can
-//!   reach that link;
+//! - the private network: a QEMU socket netdev over UDP on 127.0.0.1 (each
+//!   QEMU sends to the other's port, `udp=`/`localaddr=`: no connection, so
+//!   a node whose QEMU was killed boots again onto the same link),
+//!   link-local addresses 169.254.77.1/.2 inside: nothing else can reach
+//!   that link;
 //! - a watchdog: an emulated `i6300esb` (and `softdog` loaded inside).
 //!
 //! The host's /etc is shared read-only, so what must differ per node lives
@@ -47,10 +48,18 @@
 //! DC elected after 5 s), logs in each node's `logs`. The scheduler's
 //! inputs (/var/lib/pacemaker/pengine) stay on a tmpfs in the guest:
 //! pacemaker-schedulerd cannot write its series file on the 9p directory.
-//! The cluster tools run on one node, `via` (node-a until a test kills it).
-//! Timeouts are generous because everything runs under TCG on a machine
-//! shared with other guests: a `pcs` or `fence_sbd` call (Python) took
-//! 40-70 s there, a `crm_mon` 7-13 s.
+//! The cluster tools run on one node, `via` (node-a until a test kills it);
+//! pcs runs on the host ([`Cluster::pcs`]). Timeouts are generous because
+//! everything runs under TCG on a machine shared with other guests: a
+//! Python tool (pcs, fence_sbd) took 40-70 s there, a `crm_mon` 7-20 s, any
+//! process start seconds; so the checks ask the driver itself where it
+//! can (device-mapper names from sysfs, /proc/mounts: no process started),
+//! and the harness log names every request slower than 10 s, each line
+//! stamped with the time since the boot ([`mark`]).
+//!
+//! A node whose QEMU was killed (or reset itself: the guests run with
+//! `-no-reboot`) is powered on again with [`Lab::restart_node`] on the same
+//! disk and link, and joins with [`Cluster::rejoin`].
 //!
 //! Cleanup, also when a test fails: [`Lab`]'s `Drop` asks both drivers to
 //! halt (they kill what they spawned, the guests power off), then kills
@@ -88,6 +97,23 @@ static ONE_LAB: Mutex<()> = Mutex::new(());
 /// The environment variables of the driver inside a guest.
 const ENV_LAB: &str = "RA_TWO_NODES_LAB";
 const ENV_NODE: &str = "RA_TWO_NODES_NODE";
+
+/// When the first lab of this process started (the harness log's clock).
+static T0: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+
+/// One line of the harness log, stamped with the time since the first lab
+/// booted: where a run spends its time.
+pub fn mark(what: &str) {
+    let t = T0.get_or_init(Instant::now).elapsed().as_secs_f64();
+    eprintln!(
+        "[two-nodes {:02}:{:04.1}] {what}",
+        (t / 60.0) as u64,
+        t % 60.0
+    );
+}
+
+/// A request slower than this is named in the harness log.
+const SLOW: Duration = Duration::from_secs(10);
 
 fn find_in_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var("PATH").unwrap_or_default();
@@ -223,6 +249,13 @@ impl Node {
         let t0 = Instant::now();
         loop {
             if let Ok(s) = std::fs::read_to_string(&rc) {
+                if t0.elapsed() > SLOW {
+                    mark(&format!(
+                        "{}: {kind} {argv:?} took {:.1?}",
+                        self.name,
+                        t0.elapsed()
+                    ));
+                }
                 let read = |ext: &str| {
                     std::fs::read_to_string(dir.join(format!("{n:05}.{ext}"))).unwrap_or_default()
                 };
@@ -312,6 +345,54 @@ impl Node {
         self.request("tcp-fetch", &[], &[addr, &port.to_string()], limit)
     }
 
+    /// The node's one NIC on the private link.
+    pub fn nic(&mut self) -> String {
+        let out = self.sh(&["ls", "/sys/class/net"]);
+        let nic: Vec<&str> = out.split_whitespace().filter(|d| *d != "lo").collect();
+        assert_eq!(nic.len(), 1, "{}: one NIC wanted, got {nic:?}", self.name);
+        nic[0].to_string()
+    }
+
+    /// Bring up the node's end of the private link: its NIC, its
+    /// link-local address, up.
+    pub fn link_up(&mut self) -> String {
+        let nic = self.nic();
+        let addr = format!("{}/24", self.addr);
+        self.sh(&["ip", "link", "set", "lo", "up"]);
+        self.sh(&["ip", "addr", "add", &addr, "dev", &nic]);
+        self.sh(&["ip", "link", "set", &nic, "up"]);
+        nic
+    }
+
+    /// The device-mapper devices of the node's kernel, by name (read by
+    /// the driver from sysfs: no process started in the guest).
+    pub fn dm_names(&mut self) -> Vec<String> {
+        let out = self.request("dm-names", &[], &[], Duration::from_secs(30));
+        assert!(out.ok(), "{}: dm-names: {}", self.name, out.text());
+        out.stdout.lines().map(str::to_string).collect()
+    }
+
+    /// A file of the node's own (e.g. /proc/mounts), read by the driver.
+    pub fn read(&mut self, path: &str) -> String {
+        let out = self.request("cat", &[], &[path], Duration::from_secs(30));
+        assert!(out.ok(), "{}: read {path}: {}", self.name, out.text());
+        out.stdout
+    }
+
+    /// Start the driver's writer: every `period_ms` it appends one record
+    /// `<seq> <CLOCK_REALTIME ns>` to `data` (opened, written, fsynced and
+    /// closed each time), then the same record to `ack`. It stops at the
+    /// first error (written to `ack`) or with the guest.
+    pub fn start_writer(&mut self, data: &str, ack: &Path, period_ms: u64) {
+        let out = self.request(
+            "writer",
+            &[],
+            &[data, ack.to_str().unwrap(), &period_ms.to_string()],
+            Duration::from_secs(30),
+        );
+        assert!(out.ok(), "{}: writer: {}", self.name, out.text());
+    }
+
     /// The node's path of the shared disk's partition `n` (1-based), found
     /// by the disk's serial.
     pub fn shared_partition(&mut self, n: usize) -> String {
@@ -327,30 +408,20 @@ pub struct Lab {
     pub dir: tempfile::TempDir,
     pub disk: PathBuf,
     pub boot_time: Duration,
+    /// vng, the guest kernel, and each node's UDP port of the link.
+    vng: PathBuf,
+    kernel: PathBuf,
+    ports: [u16; 2],
     _one_at_a_time: MutexGuard<'static, ()>,
 }
 
-/// A free TCP port on 127.0.0.1 (for QEMU's socket netdev).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
+/// A free UDP port on 127.0.0.1 (for QEMU's socket netdev).
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port()
-}
-
-/// Whether something listens on 127.0.0.1:`port` (read from /proc, so the
-/// single connection QEMU accepts is not used up by looking).
-fn listening(port: u16) -> bool {
-    let want = format!("0100007F:{port:04X}");
-    std::fs::read_to_string("/proc/net/tcp")
-        .unwrap_or_default()
-        .lines()
-        .skip(1)
-        .any(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            f.len() > 3 && f[1] == want && f[3] == "0A"
-        })
 }
 
 impl Lab {
@@ -364,7 +435,7 @@ impl Lab {
             guest_kernel(),
             find_in_path("qemu-system-x86_64"),
         );
-        let (Some(vng), Some(kernel), Some(_)) = (&vng, &kernel, &qemu) else {
+        let (Some(vng), Some(kernel), Some(_)) = (vng.clone(), kernel.clone(), &qemu) else {
             let msg = format!(
                 "vng: {vng:?}, guest kernel: {kernel:?}, QEMU: {qemu:?}; \
                  run .ci/install-guest.sh to install them"
@@ -380,6 +451,7 @@ impl Lab {
             nix::unistd::geteuid().is_root(),
             "{suite} boots two guests with a shared disk: run it as root"
         );
+        mark(&format!("{suite}: booting the two nodes"));
         let dir = super::tempdir("two-nodes");
         // hacluster (inside) must reach the logs below it
         std::fs::set_permissions(
@@ -389,13 +461,18 @@ impl Lab {
         .unwrap();
         let disk = dir.path().join("shared-lun.img");
         make_disk(&disk);
-        let port = free_port();
-        let exe = std::env::current_exe().unwrap();
+        let mut ports = [free_udp_port(), free_udp_port()];
+        while ports[1] == ports[0] {
+            ports[1] = free_udp_port();
+        }
         let mut lab = Lab {
             nodes: Vec::new(),
             disk: disk.clone(),
             boot_time: Duration::ZERO,
             dir,
+            vng,
+            kernel,
+            ports,
             _one_at_a_time: lock,
         };
         let t0 = Instant::now();
@@ -403,60 +480,7 @@ impl Lab {
             let ndir = lab.dir.path().join(name);
             std::fs::create_dir_all(ndir.join("cmd")).unwrap();
             std::fs::create_dir_all(ndir.join("logs")).unwrap();
-            let side = if i == 0 {
-                format!("listen=127.0.0.1:{port}")
-            } else {
-                let t = Instant::now();
-                while !listening(port) {
-                    assert!(
-                        lab.nodes[0].alive() && t.elapsed() < Duration::from_secs(60),
-                        "node-a's QEMU never listened on 127.0.0.1:{port}; see {}",
-                        lab.nodes[0].dir.join("logs/vng.log").display()
-                    );
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-                format!("connect=127.0.0.1:{port}")
-            };
-            let qemu_opts = format!(
-                "-drive file={},format=raw,if=none,id=lun,file.locking=off,cache=none \
-                 -device virtio-blk-pci,drive=lun,share-rw=on,serial={DISK_SERIAL} \
-                 -netdev socket,id=c0,{side} -device virtio-net-pci,netdev=c0,mac=52:54:00:00:77:0{} \
-                 -device i6300esb",
-                disk.display(),
-                i + 1
-            );
-            let script = format!(
-                "export RA_IN_GUEST=1 {ENV_LAB}='{lab}' {ENV_NODE}='{name}' PATH={PATH}; \
-                 cd / && exec '{exe}' --ignored --exact guest_node_driver --nocapture \
-                 >'{ndir}/logs/driver.log' 2>&1",
-                lab = lab.dir.path().display(),
-                exe = exe.display(),
-                ndir = ndir.display(),
-            );
-            let log = std::fs::File::create(ndir.join("logs/vng.log")).unwrap();
-            let vng = Command::new(vng)
-                .arg("-r")
-                .arg(kernel)
-                .args([
-                    "--disable-kvm",
-                    "--memory",
-                    "1G",
-                    "--cpus",
-                    "1",
-                    "--name",
-                    name,
-                ])
-                .arg(format!("--rwdir={}", lab.dir.path().display()))
-                .arg(format!("--qemu-opts={qemu_opts}"))
-                .arg("--exec")
-                .arg(&script)
-                .current_dir("/")
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .process_group(0)
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot run {}: {e}", vng.display()));
+            let vng = lab.spawn_vng(i, &ndir);
             lab.nodes.push(Node {
                 name: name.to_string(),
                 addr: ADDRS[i].to_string(),
@@ -466,28 +490,113 @@ impl Lab {
             });
         }
         for i in 0..2 {
-            let ready = lab.nodes[i].dir.join("ready");
-            while !ready.exists() {
-                let n = &mut lab.nodes[i];
-                assert!(
-                    n.alive(),
-                    "{} did not boot; see {}",
-                    n.name,
-                    n.dir.join("logs").display()
-                );
-                assert!(
-                    t0.elapsed() < BOOT_LIMIT,
-                    "{} did not boot within {BOOT_LIMIT:?}",
-                    n.name
-                );
-                std::thread::sleep(Duration::from_millis(200));
-            }
+            lab.wait_ready(i, t0);
         }
         lab.boot_time = t0.elapsed();
-        eprintln!("two nodes booted in {:.0?}", lab.boot_time);
+        mark(&format!("two nodes booted in {:.0?}", lab.boot_time));
         Some(lab)
     }
 
+    /// Start node `i`'s vng (and QEMU) in its own process group, running
+    /// the driver.
+    fn spawn_vng(&self, i: usize, ndir: &Path) -> Child {
+        let name = NODES[i];
+        let exe = std::env::current_exe().unwrap();
+        let qemu_opts = format!(
+            "-drive file={},format=raw,if=none,id=lun,file.locking=off,cache=none \
+             -device virtio-blk-pci,drive=lun,share-rw=on,serial={DISK_SERIAL} \
+             -netdev socket,id=c0,udp=127.0.0.1:{},localaddr=127.0.0.1:{} \
+             -device virtio-net-pci,netdev=c0,mac=52:54:00:00:77:0{} \
+             -device i6300esb",
+            self.disk.display(),
+            self.ports[1 - i],
+            self.ports[i],
+            i + 1
+        );
+        let script = format!(
+            "export RA_IN_GUEST=1 {ENV_LAB}='{lab}' {ENV_NODE}='{name}' PATH={PATH}; \
+             cd / && exec '{exe}' --ignored --exact guest_node_driver --nocapture \
+             >'{ndir}/logs/driver.log' 2>&1",
+            lab = self.dir.path().display(),
+            exe = exe.display(),
+            ndir = ndir.display(),
+        );
+        let log = std::fs::File::create(ndir.join("logs/vng.log")).unwrap();
+        Command::new(&self.vng)
+            .arg("-r")
+            .arg(&self.kernel)
+            .args([
+                "--disable-kvm",
+                "--memory",
+                "1G",
+                "--cpus",
+                "1",
+                "--name",
+                name,
+            ])
+            .arg(format!("--rwdir={}", self.dir.path().display()))
+            .arg(format!("--qemu-opts={qemu_opts}"))
+            .arg("--exec")
+            .arg(&script)
+            .current_dir("/")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.vng.display()))
+    }
+
+    /// Wait for node `i`'s driver to say it is ready.
+    fn wait_ready(&mut self, i: usize, t0: Instant) {
+        let ready = self.nodes[i].dir.join("ready");
+        while !ready.exists() {
+            let n = &mut self.nodes[i];
+            assert!(
+                n.alive(),
+                "{} did not boot; see {}",
+                n.name,
+                n.dir.join("logs").display()
+            );
+            assert!(
+                t0.elapsed() < BOOT_LIMIT,
+                "{} did not boot within {BOOT_LIMIT:?}",
+                n.name
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Power a node on again after its QEMU went away (killed, reset): the
+    /// same disk, the same link, a new kernel. The previous boot's `cmd`
+    /// and `logs` are kept as `cmd.boot<N>` and `logs.boot<N>`.
+    pub fn restart_node(&mut self, name: &str) -> Duration {
+        let i = NODES
+            .iter()
+            .position(|n| *n == name)
+            .unwrap_or_else(|| panic!("no node {name}"));
+        assert!(
+            !self.nodes[i].alive(),
+            "{name} still runs: restart_node powers on a dead node"
+        );
+        let _ = self.nodes[i].vng.wait();
+        let ndir = self.nodes[i].dir.clone();
+        let boot = (1..)
+            .find(|b| !ndir.join(format!("logs.boot{b}")).exists())
+            .unwrap();
+        for d in ["cmd", "logs"] {
+            std::fs::rename(ndir.join(d), ndir.join(format!("{d}.boot{boot}"))).unwrap();
+            std::fs::create_dir_all(ndir.join(d)).unwrap();
+        }
+        let _ = std::fs::remove_file(ndir.join("ready"));
+        mark(&format!("{name}: powering on again"));
+        let t0 = Instant::now();
+        self.nodes[i].vng = self.spawn_vng(i, &ndir);
+        self.nodes[i].seq = AtomicU32::new(0);
+        self.wait_ready(i, t0);
+        mark(&format!("{name} booted again in {:.0?}", t0.elapsed()));
+        t0.elapsed()
+    }
     pub fn node(&mut self, name: &str) -> &mut Node {
         self.nodes
             .iter_mut()
@@ -498,19 +607,7 @@ impl Lab {
     /// Bring up the private link inside both nodes: the one NIC each has
     /// (the socket netdev's), its link-local address, up.
     pub fn link_up(&mut self) -> Vec<String> {
-        let mut nics = Vec::new();
-        for n in &mut self.nodes {
-            let out = n.sh(&["ls", "/sys/class/net"]);
-            let nic: Vec<&str> = out.split_whitespace().filter(|d| *d != "lo").collect();
-            assert_eq!(nic.len(), 1, "{}: one NIC wanted, got {nic:?}", n.name);
-            let nic = nic[0].to_string();
-            let addr = format!("{}/24", n.addr);
-            n.sh(&["ip", "link", "set", "lo", "up"]);
-            n.sh(&["ip", "addr", "add", &addr, "dev", &nic]);
-            n.sh(&["ip", "link", "set", &nic, "up"]);
-            nics.push(nic);
-        }
-        nics
+        self.nodes.iter_mut().map(Node::link_up).collect()
     }
 
     /// A file in the lab directory (same path inside the guests).
@@ -643,6 +740,34 @@ pub fn driver() {
             nix::sys::signal::Signal::SIGKILL,
         );
         let _ = c.wait();
+    }
+}
+
+/// The writer of [`Node::start_writer`] (a thread of the driver).
+fn writer(data: &Path, ack: &Path, period: Duration) {
+    let append = |p: &Path, line: &str, sync: bool| -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)?;
+        f.write_all(line.as_bytes())?;
+        if sync {
+            f.sync_all()?;
+        }
+        Ok(())
+    };
+    for seq in 1u64.. {
+        let ns = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let line = format!("{seq} {ns}\n");
+        if let Err(e) = append(data, &line, true) {
+            let _ = append(ack, &format!("error {e}\n"), false);
+            return;
+        }
+        let _ = append(ack, &line, false);
+        std::thread::sleep(period);
     }
 }
 
@@ -809,6 +934,36 @@ fn execute(body: &str, daemons: &mut Vec<Child>) -> (i32, String, String) {
                 None => fail(format!("no disk with serial {serial}")),
             }
         }
+        "dm-names" => {
+            let mut names: Vec<String> = std::fs::read_dir("/sys/block")
+                .map(|rd| {
+                    rd.flatten()
+                        .filter_map(|e| std::fs::read_to_string(e.path().join("dm/name")).ok())
+                        .map(|n| n.trim().to_string())
+                        .collect()
+                })
+                .unwrap_or_default();
+            names.sort();
+            (0, names.join("\n"), String::new())
+        }
+        "cat" => {
+            let [path] = &argv[..] else {
+                return fail("cat PATH".into());
+            };
+            match std::fs::read_to_string(path) {
+                Ok(s) => (0, s, String::new()),
+                Err(e) => fail(format!("{path}: {e}")),
+            }
+        }
+        "writer" => {
+            let [data, ack, period] = &argv[..] else {
+                return fail("writer DATA ACK PERIOD_MS".into());
+            };
+            let (data, ack) = (PathBuf::from(data), PathBuf::from(ack));
+            let period = Duration::from_millis(period.parse().unwrap_or(200));
+            std::thread::spawn(move || writer(&data, &ack, period));
+            (0, String::new(), String::new())
+        }
         other => fail(format!("unknown request {other:?}")),
     }
 }
@@ -873,6 +1028,10 @@ pub struct Cluster {
     pub up_time: Duration,
     /// The node the cluster tools run on (node-a until it is killed).
     pub via: usize,
+    /// Our agents (OCF type, binary), as installed on every node.
+    agents: Vec<(String, String)>,
+    /// Per node: what its pacemakerd passes on to the agents.
+    node_env: Vec<Vec<(String, String)>>,
 }
 
 /// What each node's pacemakerd passes on to the agents (beyond PATH and
@@ -885,7 +1044,43 @@ impl Cluster {
     /// returns once both are online with a DC. `lvm_conf` is both nodes'
     /// first lvm.conf.
     pub fn start(mut lab: Lab, agents: &[(&str, &str)], env: NodeEnv, lvm_conf: &str) -> Cluster {
+        mark("cluster: setting up both nodes");
         lab.link_up();
+        let node_env = lab.nodes.iter().map(|n| env(&n.name)).collect();
+        let mut cluster = Cluster {
+            lab,
+            daemons: vec![(None, None); NODES.len()],
+            up_time: Duration::ZERO,
+            via: 0,
+            agents: agents
+                .iter()
+                .map(|(t, b)| (t.to_string(), b.to_string()))
+                .collect(),
+            node_env,
+        };
+        for i in 0..cluster.lab.nodes.len() {
+            cluster.prepare_node(i, lvm_conf);
+        }
+        let t0 = Instant::now();
+        for i in 0..cluster.lab.nodes.len() {
+            cluster.start_corosync(i);
+        }
+        cluster.wait_membership(0);
+        for i in 0..cluster.lab.nodes.len() {
+            cluster.start_pacemakerd(i);
+        }
+        cluster.wait_online();
+        cluster.up_time = t0.elapsed();
+        mark(&format!(
+            "cluster up on both nodes after {:.0?}",
+            cluster.up_time
+        ));
+        cluster
+    }
+
+    /// Node `i`'s trees (written on the host), the mounts over their
+    /// places inside, the agents: everything before its daemons start.
+    fn prepare_node(&mut self, i: usize, lvm_conf: &str) {
         let mut hosts = String::from("127.0.0.1 localhost\n::1 localhost\n");
         for (n, a) in NODES.iter().zip(ADDRS) {
             hosts += &format!("{a} {n}\n");
@@ -901,103 +1096,102 @@ impl Cluster {
                 )
             })
             .collect();
-        for n in &mut lab.nodes {
-            let d = n.dir.clone();
-            for sub in ["etc-corosync", "var-lib-corosync", "etc-lvm"] {
-                std::fs::create_dir_all(d.join(sub)).unwrap();
-            }
-            let pl = d.join("var-lib-pacemaker");
-            for sub in ["cib", "pengine", "blackbox", "cores"] {
-                std::fs::create_dir_all(pl.join(sub)).unwrap();
-                hacluster(&pl.join(sub), 0o750);
-            }
-            hacluster(&pl, 0o750);
-            std::fs::write(
-                d.join("etc-corosync/corosync.conf"),
-                format!(
-                    "# Written by tests/support/two_nodes.rs for {name}.\n\
-                     totem {{\n    version: 2\n    cluster_name: ra-rs-two-nodes\n    \
-                     transport: knet\n    token: 5000\n    crypto_cipher: none\n    crypto_hash: none\n}}\n\
-                     logging {{\n    to_stderr: no\n    to_syslog: no\n    to_logfile: yes\n    \
-                     logfile: {log}\n    timestamp: hires\n}}\n\
-                     quorum {{\n    provider: corosync_votequorum\n    two_node: 1\n}}\n\
-                     nodelist {{\n{nodelist}}}\n",
-                    name = n.name,
-                    log = d.join("logs/corosync.log").display(),
-                ),
-            )
-            .unwrap();
-            std::fs::write(pl.join("cib/cib.xml"), SEED_CIB).unwrap();
-            hacluster(&pl.join("cib/cib.xml"), 0o600);
-            std::fs::write(d.join("logs/pacemaker.log"), "").unwrap();
-            hacluster(&d.join("logs/pacemaker.log"), 0o660);
-            std::fs::write(d.join("hosts"), &hosts).unwrap();
-            std::fs::write(d.join("etc-lvm/lvm.conf"), lvm_conf).unwrap();
-            let ds = |s: &str| d.join(s).to_string_lossy().into_owned();
-            for (src, dst) in [
-                (ds("etc-corosync"), "/etc/corosync"),
-                (ds("var-lib-pacemaker"), "/var/lib/pacemaker"),
-                (ds("var-lib-corosync"), "/var/lib/corosync"),
-                (ds("etc-lvm"), "/etc/lvm"),
-                (ds("hosts"), "/etc/hosts"),
-            ] {
-                n.sh(&["mount", "--bind", &src, dst]);
-            }
-            // The scheduler's inputs stay in the guest: pacemaker-schedulerd
-            // cannot write its series file on the 9p directory.
-            n.sh(&[
-                "mount",
-                "-t",
-                "tmpfs",
-                "-o",
-                "mode=0750",
-                "pengine",
-                "/var/lib/pacemaker/pengine",
-            ]);
-            n.sh(&["chown", "hacluster:haclient", "/var/lib/pacemaker/pengine"]);
-            n.sh(&[
-                "install",
-                "-d",
-                "-o",
-                "hacluster",
-                "-g",
-                "haclient",
-                "-m",
-                "0750",
-                "/run/crm",
-            ]);
-            n.sh(&["mkdir", "-p", "/run/resource-agents", "/run/lock"]);
-            if !n.run(&["findmnt", "/dev/shm"]).ok() {
-                n.sh(&["mkdir", "-p", "/dev/shm"]);
-                n.sh(&["mount", "-t", "tmpfs", "-o", "mode=1777", "shm", "/dev/shm"]);
-            }
-            let provider = format!("/usr/lib/ocf/resource.d/{PROVIDER}");
-            n.sh(&["mkdir", "-p", &provider]);
-            for (ty, bin) in agents {
-                n.sh(&["cp", bin, &format!("{provider}/{ty}")]);
-            }
-            n.sh(&["modprobe", "dm-mod"]);
-            n.sh(&["modprobe", "softdog"]);
-            n.sh(&["corosync", "-t"]);
+        let agents = self.agents.clone();
+        let n = &mut self.lab.nodes[i];
+        let d = n.dir.clone();
+        for sub in ["etc-corosync", "var-lib-corosync", "etc-lvm"] {
+            std::fs::create_dir_all(d.join(sub)).unwrap();
         }
-        let t0 = Instant::now();
-        let mut daemons = Vec::new();
-        for n in &mut lab.nodes {
-            let log = n.dir.join("logs/corosync.stderr");
-            let cs = n.spawn(&[], &["corosync", "-f"], &log);
-            daemons.push((Some(cs), None));
+        let pl = d.join("var-lib-pacemaker");
+        // a node that comes back starts from the seed; the DC's CIB wins
+        let _ = std::fs::remove_dir_all(pl.join("cib"));
+        for sub in ["cib", "pengine", "blackbox", "cores"] {
+            std::fs::create_dir_all(pl.join(sub)).unwrap();
+            hacluster(&pl.join(sub), 0o750);
         }
-        let mut cluster = Cluster {
-            lab,
-            daemons,
-            up_time: Duration::ZERO,
-            via: 0,
-        };
-        cluster.wait_until(
+        hacluster(&pl, 0o750);
+        std::fs::write(
+            d.join("etc-corosync/corosync.conf"),
+            format!(
+                "# Written by tests/support/two_nodes.rs for {name}.\n\
+                 totem {{\n    version: 2\n    cluster_name: ra-rs-two-nodes\n    \
+                 transport: knet\n    token: 5000\n    crypto_cipher: none\n    crypto_hash: none\n}}\n\
+                 logging {{\n    to_stderr: no\n    to_syslog: no\n    to_logfile: yes\n    \
+                 logfile: {log}\n    timestamp: hires\n}}\n\
+                 quorum {{\n    provider: corosync_votequorum\n    two_node: 1\n}}\n\
+                 nodelist {{\n{nodelist}}}\n",
+                name = n.name,
+                log = d.join("logs/corosync.log").display(),
+            ),
+        )
+        .unwrap();
+        std::fs::write(pl.join("cib/cib.xml"), SEED_CIB).unwrap();
+        hacluster(&pl.join("cib/cib.xml"), 0o600);
+        std::fs::write(d.join("logs/pacemaker.log"), "").unwrap();
+        hacluster(&d.join("logs/pacemaker.log"), 0o660);
+        std::fs::write(d.join("hosts"), &hosts).unwrap();
+        std::fs::write(d.join("etc-lvm/lvm.conf"), lvm_conf).unwrap();
+        let ds = |s: &str| d.join(s).to_string_lossy().into_owned();
+        for (src, dst) in [
+            (ds("etc-corosync"), "/etc/corosync"),
+            (ds("var-lib-pacemaker"), "/var/lib/pacemaker"),
+            (ds("var-lib-corosync"), "/var/lib/corosync"),
+            (ds("etc-lvm"), "/etc/lvm"),
+            (ds("hosts"), "/etc/hosts"),
+        ] {
+            n.sh(&["mount", "--bind", &src, dst]);
+        }
+        // The scheduler's inputs stay in the guest: pacemaker-schedulerd
+        // cannot write its series file on the 9p directory.
+        n.sh(&[
+            "mount",
+            "-t",
+            "tmpfs",
+            "-o",
+            "mode=0750",
+            "pengine",
+            "/var/lib/pacemaker/pengine",
+        ]);
+        n.sh(&["chown", "hacluster:haclient", "/var/lib/pacemaker/pengine"]);
+        n.sh(&[
+            "install",
+            "-d",
+            "-o",
+            "hacluster",
+            "-g",
+            "haclient",
+            "-m",
+            "0750",
+            "/run/crm",
+        ]);
+        n.sh(&["mkdir", "-p", "/run/resource-agents", "/run/lock"]);
+        if !n.run(&["findmnt", "/dev/shm"]).ok() {
+            n.sh(&["mkdir", "-p", "/dev/shm"]);
+            n.sh(&["mount", "-t", "tmpfs", "-o", "mode=1777", "shm", "/dev/shm"]);
+        }
+        let provider = format!("/usr/lib/ocf/resource.d/{PROVIDER}");
+        n.sh(&["mkdir", "-p", &provider]);
+        for (ty, bin) in &agents {
+            n.sh(&["cp", bin, &format!("{provider}/{ty}")]);
+        }
+        n.sh(&["modprobe", "dm-mod"]);
+        n.sh(&["modprobe", "softdog"]);
+        n.sh(&["corosync", "-t"]);
+    }
+
+    fn start_corosync(&mut self, i: usize) {
+        let n = &mut self.lab.nodes[i];
+        let log = n.dir.join("logs/corosync.stderr");
+        self.daemons[i].0 = Some(n.spawn(&[], &["corosync", "-f"], &log));
+    }
+
+    /// Wait until node `i` sees a quorate membership of both nodes.
+    fn wait_membership(&mut self, i: usize) {
+        self.wait_until(
             "a quorate corosync membership of both nodes",
             UP_LIMIT,
             |c| {
-                let s = c.lab.nodes[0].run(&["corosync-quorumtool", "-s"]).stdout;
+                let s = c.lab.nodes[i].run(&["corosync-quorumtool", "-s"]).stdout;
                 let field = |k: &str| {
                     s.lines()
                         .find_map(|l| l.strip_prefix(k).map(|v| v.trim().to_string()))
@@ -1006,33 +1200,59 @@ impl Cluster {
                     && field("Nodes:").as_deref() == Some("2")
             },
         );
-        for (i, n) in cluster.lab.nodes.iter_mut().enumerate() {
-            let logfile = n.dir.join("logs/pacemaker.log");
-            let mut e: Vec<(String, String)> = vec![
-                ("PCMK_logfile".into(), logfile.to_string_lossy().into()),
-                ("PCMK_logfacility".into(), "none".into()),
-                ("PCMK_logpriority".into(), "notice".into()),
-            ];
-            for (k, v) in env(&n.name) {
-                e.retain(|(x, _)| *x != k);
-                e.push((k, v));
-            }
-            let e: Vec<(&str, &str)> = e.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            let log = n.dir.join("logs/pacemakerd.stderr");
-            cluster.daemons[i].1 = Some(n.spawn(&e, &["pacemakerd"], &log));
+    }
+
+    fn start_pacemakerd(&mut self, i: usize) {
+        let n = &mut self.lab.nodes[i];
+        let logfile = n.dir.join("logs/pacemaker.log");
+        let mut e: Vec<(String, String)> = vec![
+            ("PCMK_logfile".into(), logfile.to_string_lossy().into()),
+            ("PCMK_logfacility".into(), "none".into()),
+            ("PCMK_logpriority".into(), "notice".into()),
+        ];
+        for (k, v) in &self.node_env[i] {
+            e.retain(|(x, _)| x != k);
+            e.push((k.clone(), v.clone()));
         }
+        let e: Vec<(&str, &str)> = e.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let log = n.dir.join("logs/pacemakerd.stderr");
+        self.daemons[i].1 = Some(n.spawn(&e, &["pacemakerd"], &log));
+    }
+
+    /// Wait until every node whose guest runs sees both nodes online and a
+    /// DC.
+    fn wait_online(&mut self) {
         let online = format!("Online: [ {} ]", NODES.join(" "));
-        cluster.wait_until("both nodes online in Pacemaker with a DC", UP_LIMIT, |c| {
+        self.wait_until("both nodes online in Pacemaker with a DC", UP_LIMIT, |c| {
             c.lab.nodes.iter_mut().all(|n| {
                 let s = n.run(&["crm_mon", "-1"]).stdout;
                 s.contains("partition with quorum") && s.contains(&online)
             })
         });
-        cluster.up_time = t0.elapsed();
-        eprintln!("cluster up on both nodes after {:.0?}", cluster.up_time);
-        cluster
     }
 
+    /// A node that was powered on again ([`Lab::restart_node`]) joins the
+    /// cluster as an admin brings it back: its link, its trees (its
+    /// lvm.conf as it was), corosync, then pacemakerd; returns once both
+    /// nodes are online. Fencing daemons (sbd) are the caller's.
+    pub fn rejoin(&mut self, name: &str) -> Duration {
+        let i = NODES
+            .iter()
+            .position(|n| *n == name)
+            .unwrap_or_else(|| panic!("no node {name}"));
+        mark(&format!("{name}: rejoining the cluster"));
+        let t0 = Instant::now();
+        self.lab.nodes[i].link_up();
+        let lvm_conf =
+            std::fs::read_to_string(self.lab.nodes[i].dir.join("etc-lvm/lvm.conf")).unwrap();
+        self.prepare_node(i, &lvm_conf);
+        self.start_corosync(i);
+        self.wait_membership(1 - i);
+        self.start_pacemakerd(i);
+        self.wait_online();
+        mark(&format!("{name}: online again after {:.0?}", t0.elapsed()));
+        t0.elapsed()
+    }
     /// Poll `f` (every second) until it holds; panic after `limit`.
     pub fn wait_until(
         &mut self,
@@ -1094,32 +1314,86 @@ impl Cluster {
             .text()
     }
 
-    /// Create resources as an admin does with pcs on node-a: each of
-    /// `commands` is `pcs -f <file> <command>` on a copy of the live CIB,
-    /// then the file replaces the CIB (what `pcs cluster cib-push` runs).
+    /// Create resources as an admin does with pcs: each of `commands` is
+    /// `pcs -f <file> <command>` on a dump of the live CIB (`cibadmin
+    /// --query` on the `via` node), then the file replaces the CIB there
+    /// (what `pcs cluster cib-push` runs). pcs itself runs on the HOST, in
+    /// a private mount namespace whose only OCF provider is ours
+    /// (`support::cluster::Node`: the host's cluster state and OCF tree are
+    /// not touched): pcs is Python, and a Python start costs 40-70 s in a
+    /// loaded TCG guest, well under a second here.
     pub fn pcs(&mut self, commands: &[Vec<String>]) {
         let file = self.lab.nodes[self.via].dir.join("cib-pcs.xml");
         let cib = self.cli(&["cibadmin", "--query"]);
         std::fs::write(&file, cib).unwrap();
         let f = file.to_string_lossy().into_owned();
+        let root = self.lab.path("pcs-host");
+        let agents: Vec<(&str, PathBuf)> = self
+            .agents
+            .iter()
+            .map(|(t, b)| (t.as_str(), PathBuf::from(b)))
+            .collect();
+        let host = super::cluster::Node::new("pcs-host", &root, &agents);
         for c in commands {
-            let mut args = vec!["pcs", "-f", &*f];
+            let mut args = vec!["-f", &*f];
             args.extend(c.iter().map(String::as_str));
-            eprintln!("{}", args.join(" "));
-            // pcs is Python: tens of seconds per call in a loaded TCG guest
-            let out = self.lab.nodes[self.via].run_env(&[], &args, Duration::from_secs(600));
-            assert!(
-                out.ok(),
-                "{} failed ({}): {}",
-                args.join(" "),
-                out.code,
-                out.text()
+            eprintln!("pcs {}", args.join(" "));
+            let out = host.run("pcs", &args);
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
             );
-            if !out.stdout.trim().is_empty() {
-                eprintln!("{}", out.stdout.trim_end());
+            assert!(
+                out.status.success(),
+                "pcs {} failed ({:?}): {text}",
+                args.join(" "),
+                out.status.code()
+            );
+            if !text.trim().is_empty() {
+                eprintln!("{}", text.trim_end());
             }
         }
+        drop(host);
         self.cli(&["cibadmin", "--replace", "--xml-file", &f]);
+        mark(&format!("pcs: {} command(s) pushed", commands.len()));
+    }
+
+    /// Where every resource is active, by one `crm_mon --output-as=xml`:
+    /// `(resource id, nodes)`, nodes sorted (empty: stopped).
+    pub fn resources(&mut self) -> Vec<(String, Vec<String>)> {
+        let out = self.lab.nodes[self.via].run(&["crm_mon", "-1", "--output-as=xml"]);
+        assert!(out.ok(), "crm_mon --output-as=xml: {}", out.text());
+        let xml = out.stdout;
+        let mut found = Vec::new();
+        let section = xml
+            .split("<resources>")
+            .nth(1)
+            .and_then(|r| r.split("</resources>").next())
+            .unwrap_or("");
+        for chunk in section.split("<resource ").skip(1) {
+            let tag = chunk.split('>').next().unwrap_or("");
+            let attr = |name: &str| {
+                tag.strip_prefix(&format!("{name}=\""))
+                    .or_else(|| tag.split(&format!(" {name}=\"")).nth(1))
+                    .and_then(|v| v.split('"').next())
+                    .map(str::to_string)
+            };
+            let Some(id) = attr("id") else { continue };
+            let body = chunk.split("</resource>").next().unwrap_or("");
+            let body = if tag.ends_with('/') { "" } else { body };
+            let mut nodes: Vec<String> = body
+                .split("<node name=\"")
+                .skip(1)
+                .filter_map(|n| n.split('"').next().map(str::to_string))
+                .collect();
+            if attr("active").as_deref() != Some("true") {
+                nodes.clear();
+            }
+            nodes.sort();
+            found.push((id, nodes));
+        }
+        found
     }
 
     /// A node's pacemaker.log.

@@ -39,14 +39,17 @@ impl Xl {
     /// cannot reach the hypervisor or xenstore, a lock held by another xl)
     /// may pass: it is asked again for at most [`TRANSIENT_RETRY`] within
     /// `dl`, then it is an error, never "not there" (the guest may run).
+    /// The retry window bounds the asking again, not one `xl list`: a slow
+    /// one (a loaded host) may take the operation's time, as heartbeat's
+    /// agent lets it; cutting it at the window failed a stop that had
+    /// minutes left, and a failed stop gets the node fenced.
     pub fn exists(&self, dl: &Deadline, dom: &str) -> Result<bool, Failure> {
         // Keep time back to answer: the last attempt must not run into
         // the caller's deadline.
-        let retry = dl
-            .reserving((dl.total() / 4).min(TRANSIENT_RESERVE))
-            .capped(TRANSIENT_RETRY);
+        let within = dl.reserving((dl.total() / 4).min(TRANSIENT_RESERVE));
+        let retry = within.capped(TRANSIENT_RETRY);
         loop {
-            let why = match self.run(&retry, ["list", dom]) {
+            let why = match self.run(&within, ["list", dom]) {
                 Ok(out) if out.success() => return Ok(true),
                 Ok(out) if is_not_found(&out.stderr, dom) => {
                     ocf::debug!("xl list {dom}: {}", out.message());
