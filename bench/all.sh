@@ -46,7 +46,7 @@ want VirtualDomain && part VirtualDomain ./bench/virtualdomain.sh "$((RUNS < 50 
 if want guest; then
     # the guest benchmarks copy the shipped (static, release) binaries
     cargo static-agents --quiet
-    STATIC=$(realpath target/x86_64-unknown-linux-musl/release)
+    STATIC=$(realpath "${CARGO_TARGET_DIR:-target}"/x86_64-unknown-linux-musl/release)
     for suite in lvm iscsi; do
         part "$suite" env RA_REQUIRE_GUEST=1 RA_GUEST_FILTER=bench_ RA_BENCH_BIN_DIR="$STATIC" \
             cargo test --quiet --test "$suite" "${suite}_suite_in_guest_kernel" -- --nocapture

@@ -15,7 +15,7 @@ HB=/usr/lib/ocf/resource.d/heartbeat/Filesystem
 [ -x "$HB" ] || { echo "heartbeat Filesystem not found: apt-get install resource-agents" >&2; exit 1; }
 
 cargo static-agents --quiet
-OURS=$(realpath target/x86_64-unknown-linux-musl/release/Filesystem)
+OURS=$(realpath "${CARGO_TARGET_DIR:-target}"/x86_64-unknown-linux-musl/release/Filesystem)
 
 WORK=$(mktemp -d /var/tmp/ra-rs-bench-XXXXXX)
 MNT=$WORK/mnt LOOP=

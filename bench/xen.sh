@@ -19,8 +19,8 @@ HB=/usr/lib/ocf/resource.d/heartbeat/Xen
 
 cargo static-agents --quiet
 cargo build --quiet --release --example xl
-REL=$(realpath target/release)
-OURS=$(realpath target/x86_64-unknown-linux-musl/release/Xen)
+REL=$(realpath "${CARGO_TARGET_DIR:-target}"/release)
+OURS=$(realpath "${CARGO_TARGET_DIR:-target}"/x86_64-unknown-linux-musl/release/Xen)
 
 WORK=$(mktemp -d /var/tmp/ra-rs-bench-xen-XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
