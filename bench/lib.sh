@@ -4,7 +4,8 @@
 # bench_row AGENT ACTION OURS_US HB_US: the human row pair, and a
 # machine-readable `BENCH agent=... ours_ms=... heartbeat_ms=... true_ms=...`
 # line collected in BENCH_LINES, which bench_done prints last (bench/all.sh
-# reads those).
+# reads those). start_stop_rows AGENT OURS HB times both agents' start and
+# stop (rows "start" and "stop") the same way.
 
 RUNS=${RUNS:-100}
 BENCH_LINES=()
@@ -18,6 +19,35 @@ per_call_us() {
     for ((i = 0; i < RUNS; i++)); do "$@" >/dev/null 2>&1 || true; done
     t1=$EPOCHREALTIME
     echo $(((${t1/./} - ${t0/./}) / RUNS))
+}
+
+# one_call_us CMD...: the wall time of one call that must succeed, in µs.
+one_call_us() {
+    local t0 t1
+    t0=$EPOCHREALTIME
+    "$@" >/dev/null 2>&1 || { echo "failed: $*" >&2; return 1; }
+    t1=$EPOCHREALTIME
+    echo $((${t1/./} - ${t0/./}))
+}
+
+# start_stop_rows AGENT OURS HB: $SS_RUNS (default: $RUNS, at most 50)
+# cycles of start then stop of each agent, round robin (a load change hits
+# both alike); the mean per call. Both agents must be stopped before.
+start_stop_rows() {
+    local agent=$1 ours=$2 hb=$3 n=${SS_RUNS:-$((RUNS < 50 ? RUNS : 50))} i us
+    local os=0 ot=0 hs=0 ht=0
+    for ((i = 0; i < n; i++)); do
+        us=$(one_call_us "$ours" start) || return 1
+        os=$((os + us))
+        us=$(one_call_us "$ours" stop) || return 1
+        ot=$((ot + us))
+        us=$(one_call_us "$hb" start) || return 1
+        hs=$((hs + us))
+        us=$(one_call_us "$hb" stop) || return 1
+        ht=$((ht + us))
+    done
+    RUNS=$n bench_row "$agent" start $((os / n)) $((hs / n))
+    RUNS=$n bench_row "$agent" stop $((ot / n)) $((ht / n))
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1fx", a / b }'; }

@@ -4,7 +4,8 @@
 # (tests/doubles/xl.rs: this machine has no Xen), and against /bin/true.
 # Both agents ask the double the same question (`xl list DOMAIN`), so the
 # ratio is what each agent costs around that call: shell start-up,
-# ocf-shellfuncs and its forks versus one static binary.
+# ocf-shellfuncs and its forks versus one static binary. Then start and
+# stop latency, both agents over the same double.
 #
 #   sudo ./bench/xen.sh [RUNS]      (default 200 runs per command)
 #
@@ -38,5 +39,7 @@ bench_header
 for action in monitor meta-data; do
     bench_row Xen "$action" "$(per_call_us "$OURS" "$action")" "$(per_call_us "$HB" "$action")"
 done
-bench_done
 "$OURS" stop 2>/dev/null
+# start (xl create) and stop (xl shutdown) latency over the double
+start_stop_rows Xen "$OURS" "$HB"
+bench_done
