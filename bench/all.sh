@@ -6,15 +6,17 @@
 #   sudo ./bench/all.sh [RUNS]        (default 100 runs per host command)
 #
 #   Filesystem     bench/filesystem.sh: a loop ext4 mount, monitor depths
-#                  0/10/20 and meta-data
+#                  0/10/20, meta-data, start and stop
 #   Xen            bench/xen.sh: both agents over the xl TEST DOUBLE
+#                  (monitor, meta-data, start, stop)
 #   VirtualDomain  bench/virtualdomain.sh: private libvirtd, test-driver
-#                  domain and a real QEMU TCG guest (RA_BENCH_QEMU=0: test
-#                  driver only)
+#                  domain (monitor, start, stop) and a real QEMU TCG guest
+#                  (monitor, migration; RA_BENCH_QEMU=0: test driver only)
 #   LVM-activate,  inside the stock Debian kernel booted with virtme-ng (the
 #   LVM, iscsi     host kernel lacks device-mapper and SCSI): the ignored
-#                  `bench_*` cases of tests/lvm.rs and tests/iscsi.rs, where
-#                  a process start alone costs 20-40 ms under TCG
+#                  `bench_*` cases of tests/lvm.rs and tests/iscsi.rs
+#                  (monitor, start, stop), where a process start alone
+#                  costs 20-40 ms under TCG
 #
 # RA_BENCH_ONLY="Filesystem Xen" limits the run to those parts (names as
 # above; `guest` for the LVM and iscsi part). Each part's own output goes to
@@ -46,7 +48,7 @@ want VirtualDomain && part VirtualDomain ./bench/virtualdomain.sh "$((RUNS < 50 
 if want guest; then
     # the guest benchmarks copy the shipped (static, release) binaries
     cargo static-agents --quiet
-    STATIC=$(realpath target/x86_64-unknown-linux-musl/release)
+    STATIC=$(realpath "${CARGO_TARGET_DIR:-target}"/x86_64-unknown-linux-musl/release)
     for suite in lvm iscsi; do
         part "$suite" env RA_REQUIRE_GUEST=1 RA_GUEST_FILTER=bench_ RA_BENCH_BIN_DIR="$STATIC" \
             cargo test --quiet --test "$suite" "${suite}_suite_in_guest_kernel" -- --nocapture

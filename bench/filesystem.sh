@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark (not a test): the Filesystem agent's monitor and meta-data
 # against the heartbeat shell agent on the same mount, in the same run, and
-# against /bin/true, printing the time per call and the ratios.
+# against /bin/true, printing the time per call and the ratios; then the
+# start and stop latency of both on the same device.
 #
 #   sudo ./bench/filesystem.sh [RUNS]      (default 200 runs per command)
 #
@@ -15,7 +16,7 @@ HB=/usr/lib/ocf/resource.d/heartbeat/Filesystem
 [ -x "$HB" ] || { echo "heartbeat Filesystem not found: apt-get install resource-agents" >&2; exit 1; }
 
 cargo static-agents --quiet
-OURS=$(realpath target/x86_64-unknown-linux-musl/release/Filesystem)
+OURS=$(realpath "${CARGO_TARGET_DIR:-target}"/x86_64-unknown-linux-musl/release/Filesystem)
 
 WORK=$(mktemp -d /var/tmp/ra-rs-bench-XXXXXX)
 MNT=$WORK/mnt LOOP=
@@ -42,5 +43,7 @@ for spec in "monitor|0" "monitor|10" "monitor|20" "meta-data|0"; do
     label="$action${level:+ depth $level}"; [ "$action" = meta-data ] && label=meta-data
     bench_row Filesystem "$label" "$ours" "$hb"
 done
-bench_done
 "$OURS" stop
+# start (mount) and stop (umount) latency, each agent from unmounted
+start_stop_rows Filesystem "$OURS" "$HB"
+bench_done

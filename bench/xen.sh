@@ -4,7 +4,8 @@
 # (tests/doubles/xl.rs: this machine has no Xen), and against /bin/true.
 # Both agents ask the double the same question (`xl list DOMAIN`), so the
 # ratio is what each agent costs around that call: shell start-up,
-# ocf-shellfuncs and its forks versus one static binary.
+# ocf-shellfuncs and its forks versus one static binary. Then start and
+# stop latency, both agents over the same double.
 #
 #   sudo ./bench/xen.sh [RUNS]      (default 200 runs per command)
 #
@@ -19,8 +20,8 @@ HB=/usr/lib/ocf/resource.d/heartbeat/Xen
 
 cargo static-agents --quiet
 cargo build --quiet --release --example xl
-REL=$(realpath target/release)
-OURS=$(realpath target/x86_64-unknown-linux-musl/release/Xen)
+REL=$(realpath "${CARGO_TARGET_DIR:-target}"/release)
+OURS=$(realpath "${CARGO_TARGET_DIR:-target}"/x86_64-unknown-linux-musl/release/Xen)
 
 WORK=$(mktemp -d /var/tmp/ra-rs-bench-xen-XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
@@ -38,5 +39,7 @@ bench_header
 for action in monitor meta-data; do
     bench_row Xen "$action" "$(per_call_us "$OURS" "$action")" "$(per_call_us "$HB" "$action")"
 done
-bench_done
 "$OURS" stop 2>/dev/null
+# start (xl create) and stop (xl shutdown) latency over the double
+start_stop_rows Xen "$OURS" "$HB"
+bench_done

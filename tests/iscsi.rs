@@ -22,8 +22,8 @@ use ocf::procs;
 
 use support::guest::{in_guest, PATH};
 use support::{
-    bench_line, exit_reasons, expect, local_copy, monitor_median_ms, program_median_ms, rc, run,
-    Agent, LoopDevice,
+    bench_line, bench_start_stop, exit_reasons, expect, local_copy, monitor_median_ms,
+    program_median_ms, rc, run, Agent, LoopDevice,
 };
 
 const ISCSI: &str = env!("CARGO_BIN_EXE_iscsi");
@@ -804,7 +804,8 @@ fn guest_ocf_tester() {
 }
 
 /// Benchmark, not a test (no timing is asserted): ours against heartbeat
-/// and `true`, inside the guest kernel. `bench/all.sh` runs it with
+/// and `true` (monitor), then start and stop latency against heartbeat,
+/// inside the guest kernel. `bench/all.sh` runs it with
 /// `RA_GUEST_FILTER=bench_`; the suite's own boot (`guest_` cases) does not.
 #[test]
 #[ignore = "a benchmark, run inside the guest kernel by bench/all.sh"]
@@ -841,4 +842,21 @@ fn bench_monitor_against_heartbeat_and_true() {
         "guest-kernel",
     );
     expect(&ours, "stop", rc::SUCCESS);
+    // Start (login until the disk is there) and stop (logout) latency,
+    // each agent from no session: what a failover waits for.
+    assert!(t.sessions().is_empty(), "{:?}", t.sessions());
+    // Few rounds: under TCG one heartbeat start costs seconds, and the
+    // whole guest run has 15 minutes.
+    bench_start_stop("iscsi", (&ours, &hb), 3, t_true, "guest-kernel");
+    // RA_BENCH_TRACE=1: where our start and stop spend their time, from
+    // the agent's own debug log (each tool's run time)
+    if std::env::var_os("RA_BENCH_TRACE").is_some() {
+        let traced = ours.clone().env("HA_debug", "1");
+        for action in ["start", "stop"] {
+            println!(
+                "TRACE ours {action}:\n{}",
+                expect(&traced, action, rc::SUCCESS)
+            );
+        }
+    }
 }

@@ -25,8 +25,8 @@ use std::time::Duration;
 
 use support::guest::{in_guest, PATH};
 use support::{
-    bench_line, exit_reasons, expect, expect_reason, local_copy, monitor_median_ms,
-    program_median_ms, rc, run, Agent, LoopDevice,
+    bench_line, bench_start_stop, exit_reasons, expect, expect_reason, local_copy,
+    monitor_median_ms, program_median_ms, rc, run, Agent, LoopDevice,
 };
 
 const ACTIVATE: &str = env!("CARGO_BIN_EXE_LVM-activate");
@@ -706,7 +706,8 @@ fn guest_ocf_tester_on_each_agent_and_mode() {
 }
 
 /// Benchmark, not a test (no timing is asserted): ours against heartbeat
-/// and `true`, inside the guest kernel. `bench/all.sh` runs it with
+/// and `true` (monitor), then start and stop latency against heartbeat,
+/// inside the guest kernel. `bench/all.sh` runs it with
 /// `RA_GUEST_FILTER=bench_`; the suite's own boot (`guest_` cases) does not.
 #[test]
 #[ignore = "a benchmark, run inside the guest kernel by bench/all.sh"]
@@ -755,6 +756,18 @@ fn bench_monitor_against_heartbeat_and_true() {
         bench_line(agent, "monitor", (ours, hb, t_true), n, "guest-kernel");
     }
     expect(&ours, "stop", rc::SUCCESS);
+    // Start and stop latency, each agent from the stopped VG: what a
+    // failover waits for. Few rounds: under TCG one heartbeat start or
+    // stop costs seconds, and the whole guest run has 15 minutes.
+    let n = 3;
+    bench_start_stop(
+        "LVM-activate",
+        (&ours, &hb_activate),
+        n,
+        t_true,
+        "guest-kernel",
+    );
+    bench_start_stop("LVM", (&ours_legacy, &hb_legacy), n, t_true, "guest-kernel");
 }
 
 // ---------------------------------------------------------------------------

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use support::libvirt::*;
 use support::virtualdomain::{have_libvirtd, vd_binary, vd_example};
 use support::xml::{self, XmlWriter};
-use support::{bench_line, rc, tempdir, timed, Agent};
+use support::{bench_line, bench_start_stop, rc, tempdir, timed, Agent};
 
 #[test]
 fn meta_data_needs_nothing_and_lists_every_parameter() {
@@ -1187,7 +1187,7 @@ fn bench_monitors(
     cfg: &Path,
     uri: &str,
     dom: &str,
-) {
+) -> f64 {
     let (s_ours, s_hb) = (state.join("ours"), state.join("hb"));
     for d in [&s_ours, &s_hb] {
         std::fs::create_dir_all(d.join("rsctmp")).unwrap();
@@ -1285,6 +1285,7 @@ fn bench_monitors(
         runs.div_ceil(2),
         at,
     );
+    true_ms
 }
 
 /// `N` from the agent's "migration to X succeeded (N ms)": the time of its
@@ -1352,7 +1353,7 @@ fn bench_virtualdomain() {
         "agent: {} (debug build); heartbeat: {HB_VIRTUALDOMAIN}",
         vd_binary()
     );
-    bench_monitors(
+    let true_ms = bench_monitors(
         "test driver through a private libvirtd (test+unix:///default)",
         "libvirt-test-driver",
         runs,
@@ -1377,6 +1378,23 @@ fn bench_virtualdomain() {
         err.lines().last().unwrap_or("")
     );
     a.expect("stop", rc::SUCCESS);
+    // Start and stop latency on the test driver (defined from the config,
+    // created; shut down), each agent from the stopped domain.
+    let ss = lab.path().join("bench-start-stop");
+    let (ss_ours, ss_hb) = (ss.join("ours"), ss.join("hb"));
+    for d in [&ss_ours, &ss_hb] {
+        std::fs::create_dir_all(d.join("rsctmp")).unwrap();
+    }
+    bench_start_stop(
+        "VirtualDomain",
+        (
+            &vd_agent(&ss_ours, &cfg, &uri),
+            &vd_params(Agent::new(HB_VIRTUALDOMAIN, &ss_hb), &cfg, &uri),
+        ),
+        runs.min(20),
+        true_ms,
+        "libvirt-test-driver",
+    );
     drop(lab);
 
     if std::env::var("RA_BENCH_QEMU").is_ok_and(|v| v == "0") {

@@ -10,7 +10,9 @@
 //! The `guest_*` tests are `#[ignore]`d on the host (they need the guest).
 //! No `vng` or kernel: the host test prints SKIP, unless `RA_REQUIRE_GUEST`
 //! is set (CI installs both through `.ci/install-guest.sh`).
-//! `RA_GUEST_FILTER` narrows the guest run to the cases matching it.
+//! `RA_GUEST_FILTER` narrows the guest run to the cases matching it. The
+//! host environment is not forwarded, except the benchmarks' own
+//! `RA_BENCH_BIN_DIR` (which agent build they time) and `RA_BENCH_TRACE`.
 
 use std::io::Read;
 use std::os::unix::process::CommandExt;
@@ -98,6 +100,13 @@ pub fn run(suite: &Suite) {
     for e in suite.env {
         exports.push(' ');
         exports.push_str(e);
+    }
+    // what the benchmarks read inside (bench/all.sh sets them)
+    for name in ["RA_BENCH_BIN_DIR", "RA_BENCH_TRACE"] {
+        if let Ok(v) = std::env::var(name) {
+            assert!(!v.contains('\''), "{name} holds a quote: {v}");
+            exports.push_str(&format!(" {name}='{v}'"));
+        }
     }
     // The host environment is not forwarded: everything goes on the line.
     let script = format!(

@@ -206,6 +206,38 @@ pub fn local_copy(dir: &Path, bin: &str) -> String {
     to.to_str().unwrap().to_string()
 }
 
+/// Start and stop latency of our agent and the heartbeat agent on the same
+/// resource (benchmarks): `n` rounds of ours start, ours stop, heartbeat
+/// start, heartbeat stop (round robin, so a load change hits both alike),
+/// each required to succeed; prints the rows `start` and `stop` with the
+/// medians. Both agents must find the resource stopped.
+pub fn bench_start_stop(
+    agent: &str,
+    (ours, heartbeat): (&Agent, &Agent),
+    n: usize,
+    true_ms: f64,
+    at: &str,
+) {
+    let mut times: [Vec<f64>; 4] = Default::default();
+    let timed_ms = |a: &Agent, action: &str| {
+        let t = std::time::Instant::now();
+        expect(a, action, rc::SUCCESS);
+        t.elapsed().as_secs_f64() * 1000.0
+    };
+    for _ in 0..n {
+        times[0].push(timed_ms(ours, "start"));
+        times[1].push(timed_ms(ours, "stop"));
+        times[2].push(timed_ms(heartbeat, "start"));
+        times[3].push(timed_ms(heartbeat, "stop"));
+    }
+    let [os, ot, hs, ht] = times.map(|mut v| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    });
+    bench_line(agent, "start", (os, hs, true_ms), n, at);
+    bench_line(agent, "stop", (ot, ht, true_ms), n, at);
+}
+
 /// One benchmark row in the machine-readable form bench/all.sh collects.
 pub fn bench_line(
     agent: &str,

@@ -466,10 +466,12 @@ impl ResourceAgent for LvmActivate {
             Some(AccessMode::SystemId) => {
                 // A VG taken over by another system ID while active here
                 // is foreign: deactivating it writes no metadata, so let
-                // lvm see it.
+                // lvm see it. Its system ID is passed whoever's it is (our
+                // own in extra_system_ids changes nothing), which spares
+                // an `lvm systemid` run: under TCG each lvm run costs
+                // seconds, and heartbeat's stop is one lvchange.
                 if let Some(vg) = lvm.vg_info(ctx, &self.vg)? {
-                    let ours = lvm.local_system_id(ctx)?;
-                    if !vg.system_id.is_empty() && vg.system_id != ours {
+                    if !vg.system_id.is_empty() {
                         extra = vec![
                             "--config".into(),
                             format!("local/extra_system_ids=[\"{}\"]", vg.system_id),
