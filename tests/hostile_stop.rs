@@ -180,12 +180,13 @@ fn the_fs_persona_stops_a_mount_whatever_the_values_it_does_not_need() {
 fn xen_stops_a_guest_whatever_the_values_it_does_not_need() {
     let dir = support::tempdir("hstop-xen");
     let xen = doubles::XenHost::new(dir.path());
+    let xmfile = doubles::vm1_xmfile(dir.path());
     let good = Agent::new(XEN, dir.path())
         .env("PATH", &xen.path)
         .env("XL_DOUBLE_STATE", &xen.state)
         .env("OCF_RESOURCE_INSTANCE", "vm1")
         .env("OCF_RESKEY_CRM_meta_timeout", "20000")
-        .param("xmfile", &xen.xmfile);
+        .param("xmfile", &xmfile);
     let listed = || xen.vm1_listed();
     for (key, value) in [
         ("OCF_CHECK_LEVEL", "abc"),
