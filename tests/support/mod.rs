@@ -10,6 +10,7 @@
 pub mod cluster;
 pub mod guest;
 pub mod libvirt;
+pub mod lvm;
 pub mod rgmanager;
 pub mod two_nodes;
 pub mod virtualdomain;
