@@ -351,11 +351,12 @@ fn huge_timeouts_stop_and_monitor_a_filesystem() {
 fn huge_timeouts_stop_and_monitor_a_xen_guest() {
     let dir = support::tempdir("hostile-xen");
     let xen = doubles::XenHost::new(dir.path());
+    let xmfile = doubles::vm1_xmfile(dir.path());
     let agent = Agent::new(XEN, dir.path())
         .env("PATH", &xen.path)
         .env("XL_DOUBLE_STATE", &xen.state)
         .env("OCF_RESOURCE_INSTANCE", "vm1")
-        .param("xmfile", &xen.xmfile);
+        .param("xmfile", &xmfile);
     let listed = || xen.vm1_listed();
     for (key, value) in HUGE_TIMEOUTS {
         let a = agent.clone().env(key, value);

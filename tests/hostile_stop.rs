@@ -36,11 +36,10 @@ mod doubles;
 mod support;
 
 use std::ffi::OsString;
-use std::io::Read;
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use support::libvirt::Lab;
 use support::{expect, is_mounted, rc, Agent, LoopDevice};
@@ -180,12 +179,13 @@ fn the_fs_persona_stops_a_mount_whatever_the_values_it_does_not_need() {
 fn xen_stops_a_guest_whatever_the_values_it_does_not_need() {
     let dir = support::tempdir("hstop-xen");
     let xen = doubles::XenHost::new(dir.path());
+    let xmfile = doubles::vm1_xmfile(dir.path());
     let good = Agent::new(XEN, dir.path())
         .env("PATH", &xen.path)
         .env("XL_DOUBLE_STATE", &xen.state)
         .env("OCF_RESOURCE_INSTANCE", "vm1")
         .env("OCF_RESKEY_CRM_meta_timeout", "20000")
-        .param("xmfile", &xen.xmfile);
+        .param("xmfile", &xmfile);
     let listed = || xen.vm1_listed();
     for (key, value) in [
         ("OCF_CHECK_LEVEL", "abc"),
@@ -423,37 +423,6 @@ fn table(bin: &str) -> Vec<String> {
     names
 }
 
-/// Run `cmd` with a deadline; (exit code, stderr). A run past `limit` is
-/// killed and reported as a hang.
-fn bounded(mut cmd: Command, limit: Duration) -> Result<(i32, String), String> {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = stderr.read_to_end(&mut s);
-        String::from_utf8_lossy(&s).into_owned()
-    });
-    let t = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if t.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("hung: killed after {limit:?}"));
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    let err = reader.join().unwrap();
-    Ok((status.code().unwrap_or(-1), err))
-}
-
 /// Arbitrary bytes as an environment value (no NUL: the kernel cannot
 /// pass one), sometimes one of the shapes agents parse.
 fn value() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
@@ -581,8 +550,8 @@ fn run_case(
         cmd.env_clear()
             .envs(env.iter().map(|(k, v)| (k, v)))
             .arg(action);
-        let (code, stderr) =
-            bounded(cmd, Duration::from_secs(20)).map_err(|e| format!("{action}: {e}"))?;
+        let (code, stderr) = support::run_within(cmd, Duration::from_secs(20))
+            .map_err(|e| format!("{action}: {e}"))?;
         if code == 101 || code == 134 || code < 0 || stderr.contains("panicked") {
             return Err(format!("{action}: exit {code}, panic?\n{stderr}"));
         }

@@ -33,9 +33,7 @@
 
 mod support;
 
-use std::io::Read;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use support::libvirt::{kill_and_wait, Lab, QemuLab};
@@ -46,35 +44,8 @@ use support::{exit_reasons, rc, Agent};
 /// Returns the exit code and stderr; panics on a hang.
 #[track_caller]
 fn within(agent: &Agent, args: &[&str], limit: Duration) -> (i32, String) {
-    let mut child = agent
-        .command(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let t = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if t.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "{} {args:?} hung: killed after {limit:?}",
-                agent.bin().display()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    (status.code().unwrap_or(-1), err)
+    support::run_within(agent.command(args), limit)
+        .unwrap_or_else(|hang| panic!("{} {args:?} {hang}", agent.bin().display()))
 }
 
 /// `within`, requiring exit code `want` and one exit reason holding `needle`

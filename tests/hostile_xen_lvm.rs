@@ -18,28 +18,23 @@ use support::{exit_reasons, rc, tempdir, Agent};
 
 const XEN: &str = env!("CARGO_BIN_EXE_Xen");
 
-/// One pretend Xen host (the double's state), a `bin/` first in PATH with
-/// `xl` and the recording doubles, and the agent's `HA_RSCTMP`.
+/// One pretend Xen host ([`doubles::XenHost`]: the double's state, a
+/// `bin/` first in PATH with `xl`) with the recording doubles beside `xl`,
+/// and the agent's `HA_RSCTMP`.
 struct XenLab {
     dir: tempfile::TempDir,
+    xen: doubles::XenHost,
 }
 
 impl XenLab {
     fn new(name: &str) -> XenLab {
         let dir = tempdir(&format!("hxl-{name}"));
-        let bin = dir.path().join("bin");
-        std::fs::create_dir_all(&bin).unwrap();
-        std::os::unix::fs::symlink(doubles::xl(), bin.join("xl")).unwrap();
-        std::fs::create_dir_all(dir.path().join("host")).unwrap();
-        XenLab { dir }
+        let xen = doubles::XenHost::new(dir.path());
+        XenLab { dir, xen }
     }
 
     fn path(&self) -> &Path {
         self.dir.path()
-    }
-
-    fn host(&self) -> PathBuf {
-        self.path().join("host")
     }
 
     fn config(&self, file: &str, text: &str) -> PathBuf {
@@ -50,52 +45,36 @@ impl XenLab {
 
     fn agent(&self, xmfile: &Path) -> Agent {
         Agent::new(XEN, &self.path().join("node"))
-            .env(
-                "PATH",
-                format!(
-                    "{}:/usr/sbin:/usr/bin:/sbin:/bin",
-                    self.path().join("bin").display()
-                ),
-            )
-            .env("XL_DOUBLE_STATE", self.host())
+            .env("PATH", &self.xen.path)
+            .env("XL_DOUBLE_STATE", &self.xen.state)
             .env("OCF_RESOURCE_INSTANCE", "vm1")
             .env("OCF_RESKEY_CRM_meta_timeout", "20000")
             .param("xmfile", xmfile)
     }
 
     fn flag(&self, name: &str, on: bool) {
-        let p = self.host().join(name);
         if on {
-            std::fs::write(p, "").unwrap();
+            self.xen.set_flag(name, "");
         } else {
-            let _ = std::fs::remove_file(p);
+            self.xen.clear_flag(name);
         }
     }
 
     /// The xl calls since the last `take_calls`, one `{:?}` line each.
     fn take_calls(&self) -> Vec<String> {
-        let p = self.host().join("calls");
-        let text = std::fs::read_to_string(&p).unwrap_or_default();
-        let _ = std::fs::remove_file(&p);
-        text.lines().map(str::to_string).collect()
+        self.xen.take_calls()
     }
 
     /// Run the double as an admin or the guest would.
     fn xl(&self, args: &[&str]) -> bool {
-        Command::new(doubles::xl())
-            .env("XL_DOUBLE_STATE", self.host())
-            .args(args)
-            .output()
-            .unwrap()
-            .status
-            .success()
+        self.xen.xl(args).status.success()
     }
 
     /// A TEST DOUBLE of `tool` in `bin/`: appends its argv (each in
     /// brackets) as one line to `<tool>.calls` and succeeds.
     fn recording_double(&self, tool: &str) -> PathBuf {
         let calls = self.path().join(format!("{tool}.calls"));
-        let script = self.path().join("bin").join(tool);
+        let script = self.xen.bin.join(tool);
         std::fs::write(
             &script,
             format!(

@@ -11,22 +11,23 @@
 //! The `guest_*` tests are `#[ignore]`d on the host (they need the guest).
 //! Each makes its own loop devices, VGs with unique names (with `-` in them,
 //! which device-mapper escapes as `--`) and its own lvm.conf directory
-//! (`LVM_SYSTEM_DIR`), and removes the dm devices and loops in `Drop`.
+//! (`LVM_SYSTEM_DIR`), and removes the dm devices and loops in `Drop`
+//! (`support::lvm::LvmCase`, shared with tests/rgmanager_lvm.rs).
 //!
 //! No `vng` or kernel: the host test prints SKIP, unless `RA_REQUIRE_GUEST`
 //! is set (CI installs both through `.ci/install-guest.sh`).
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
-use support::guest::{in_guest, PATH};
+use support::guest::PATH;
+use support::lvm::{LvmCase, LvmSuite};
 use support::{
     bench_line, bench_start_stop, exit_reasons, expect, expect_reason, local_copy,
-    monitor_median_ms, program_median_ms, rc, run, Agent, LoopDevice,
+    monitor_median_ms, program_median_ms, rc, run, Agent,
 };
 
 const ACTIVATE: &str = env!("CARGO_BIN_EXE_LVM-activate");
@@ -50,16 +51,40 @@ fn lvm_suite_in_guest_kernel() {
 // ---------------------------------------------------------------------------
 // Guest side: fixtures.
 
-static SEQ: AtomicU32 = AtomicU32::new(0);
+/// The guest's lvm.conf: udev's LVM rules autoactivate every VG whose
+/// metadata changes (a tag added, a system ID changed), with the guest's
+/// global lvm.conf, not the case's: keep them from activating anything
+/// behind the agents' backs, as a cluster node's lvm.conf would. Each case
+/// starts from LVM's built-in defaults and writes its own lvm.conf.
+const SUITE: LvmSuite = LvmSuite {
+    host_test: "lvm_suite_in_guest_kernel",
+    prefix: "ra",
+    node_conf: closed_node_conf,
+    case_conf: "",
+};
 
-/// One case: its directory, lvm.conf directory, loop PVs and VGs; removes
-/// the VGs' dm devices and detaches the loops on drop.
-struct Case {
-    name: String,
-    conf: PathBuf,
-    vgs: Vec<String>,
-    loops: Vec<LoopDevice>,
-    dir: tempfile::TempDir,
+fn closed_node_conf() -> String {
+    format!("global {{\n event_activation = 0\n}}\n{VOLUME_LIST_EMPTY}")
+}
+
+/// One case of this suite ([`LvmCase`]: loop PVs, VGs, its own lvm.conf).
+fn case(label: &str) -> LvmCase {
+    LvmCase::new(&SUITE, label)
+}
+
+/// How this suite runs an agent on a case.
+trait CaseAgent {
+    fn agent(&self, bin: &str) -> Agent;
+}
+
+impl CaseAgent for LvmCase {
+    /// An agent run with this case's state dir, lvm.conf and instance.
+    fn agent(&self, bin: &str) -> Agent {
+        Agent::new(bin, self.path())
+            .env("LVM_SYSTEM_DIR", self.conf.as_os_str())
+            .env("LVM_SUPPRESS_FD_WARNINGS", "1")
+            .env("OCF_RESOURCE_INSTANCE", self.name.as_str())
+    }
 }
 
 /// `lvm.conf` giving the host of `conf_dir` the system ID `id`.
@@ -70,167 +95,6 @@ fn system_id_conf(id: &str) -> String {
 }
 
 const VOLUME_LIST_EMPTY: &str = "activation {\n volume_list = [ ]\n}\n";
-
-impl Case {
-    fn new(label: &str) -> Case {
-        assert!(
-            in_guest(),
-            "guest_* cases need device-mapper: they run inside the guest kernel (lvm_suite_in_guest_kernel)"
-        );
-        // udev's LVM rules autoactivate every VG whose metadata changes
-        // (a tag added, a system ID changed), with the guest's global
-        // lvm.conf, not the case's: keep them from activating anything
-        // behind the agents' backs, as a cluster node's lvm.conf would.
-        static GLOBAL_CONF: std::sync::Once = std::sync::Once::new();
-        GLOBAL_CONF.call_once(|| {
-            std::fs::write(
-                "/etc/lvm/lvm.conf",
-                format!("global {{\n event_activation = 0\n}}\n{VOLUME_LIST_EMPTY}"),
-            )
-            .expect("write the guest's /etc/lvm/lvm.conf");
-        });
-        let n = SEQ.fetch_add(1, Ordering::SeqCst);
-        let name = format!("ra-{label}-{}{n}", std::process::id() % 1000);
-        let dir = support::tempdir(label);
-        let conf = dir.path().join("lvm");
-        std::fs::create_dir_all(&conf).unwrap();
-        Case {
-            name,
-            conf,
-            vgs: Vec::new(),
-            loops: Vec::new(),
-            dir,
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Write this case's lvm.conf ("" removes it: built-in defaults).
-    fn lvm_conf(&self, body: &str) {
-        write_conf(&self.conf, body);
-    }
-
-    /// A separate lvm.conf directory, as another node would have.
-    fn node_conf(&self, node: &str, body: &str) -> PathBuf {
-        let d = self.path().join(format!("node-{node}"));
-        std::fs::create_dir_all(&d).unwrap();
-        write_conf(&d, body);
-        d
-    }
-
-    fn lvm_in(&self, conf: &Path, args: &[&str]) -> Output {
-        Command::new("lvm")
-            .args(args)
-            .env("LVM_SYSTEM_DIR", conf)
-            .env("LVM_SUPPRESS_FD_WARNINGS", "1")
-            .output()
-            .unwrap()
-    }
-
-    fn lvm(&self, args: &[&str]) -> Output {
-        self.lvm_in(&self.conf, args)
-    }
-
-    fn lvm_ok(&self, args: &[&str]) -> String {
-        let out = self.lvm(args);
-        assert!(
-            out.status.success(),
-            "lvm {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// A new loop device of `mb` MiB.
-    fn pv(&mut self, mb: u64) -> String {
-        let d = self.path().join(format!("pv{}", self.loops.len()));
-        std::fs::create_dir_all(&d).unwrap();
-        let l = LoopDevice::new(&d, mb, "none");
-        let dev = l.device.clone();
-        self.loops.push(l);
-        dev
-    }
-
-    /// A VG named after the case (suffix `sfx`) on `pvs`, with 8M LVs
-    /// `lvs` on the first PV, all left inactive.
-    fn vg(&mut self, sfx: &str, pvs: &[String], lvs: &[&str]) -> String {
-        let vg = format!("{}-{sfx}", self.name);
-        let mut args = vec!["vgcreate", "-q", vg.as_str()];
-        args.extend(pvs.iter().map(String::as_str));
-        self.lvm_ok(&args);
-        self.vgs.push(vg.clone());
-        for lv in lvs {
-            self.lvm_ok(&["lvcreate", "-q", "-L", "8M", "-n", lv, &vg, &pvs[0]]);
-        }
-        self.lvm_ok(&["vgchange", "-q", "-an", &vg]);
-        vg
-    }
-
-    /// An agent run with this case's state dir, lvm.conf and instance.
-    fn agent(&self, bin: &str) -> Agent {
-        Agent::new(bin, self.path())
-            .env("LVM_SYSTEM_DIR", self.conf.as_os_str())
-            .env("LVM_SUPPRESS_FD_WARNINGS", "1")
-            .env("OCF_RESOURCE_INSTANCE", self.name.as_str())
-    }
-
-    /// The LV's state as LVM reports it.
-    fn active(&self, vg: &str, lv: &str) -> bool {
-        let out = self.lvm(&[
-            "lvs",
-            "--foreign",
-            "--noheadings",
-            "-o",
-            "lv_attr",
-            &format!("{vg}/{lv}"),
-        ]);
-        assert!(
-            out.status.success(),
-            "lvs {vg}/{lv}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().chars().nth(4) == Some('a')
-    }
-
-    fn vg_field(&self, vg: &str, field: &str) -> String {
-        self.lvm_ok(&["vgs", "--foreign", "--noheadings", "-o", field, vg])
-            .trim()
-            .to_string()
-    }
-
-    fn tags(&self, vg: &str) -> Vec<String> {
-        self.vg_field(vg, "vg_tags")
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect()
-    }
-
-    fn system_id(&self, vg: &str) -> String {
-        self.vg_field(vg, "vg_systemid")
-    }
-}
-
-fn write_conf(dir: &Path, body: &str) {
-    let f = dir.join("lvm.conf");
-    if body.is_empty() {
-        let _ = std::fs::remove_file(f);
-    } else {
-        std::fs::write(f, body).unwrap();
-    }
-}
-
-impl Drop for Case {
-    fn drop(&mut self) {
-        // Remove our VGs' dm devices whatever their owner, then the loops
-        // (fields) go, then the directory.
-        for vg in &self.vgs {
-            support::remove_dm_devices_of_vg(vg);
-        }
-    }
-}
 
 /// Require 6 and exactly one exit reason containing `needle`.
 #[track_caller]
@@ -244,7 +108,7 @@ fn expect_configured(agent: &Agent, action: &str, needle: &str) {
 #[test]
 #[ignore = "runs inside the guest kernel: see lvm_suite_in_guest_kernel"]
 fn guest_system_id_lifecycle_lv_only_and_whole_vg() {
-    let mut c = Case::new("sid");
+    let mut c = case("sid");
     c.lvm_conf(&system_id_conf("node-a"));
     let pv = c.pv(32);
     let vg = c.vg("vg", &[pv], &["lv-1", "lv-2"]);
@@ -298,7 +162,7 @@ fn guest_system_id_lifecycle_lv_only_and_whole_vg() {
 #[test]
 #[ignore = "runs inside the guest kernel: see lvm_suite_in_guest_kernel"]
 fn guest_tagging_lifecycle_refusal_and_takeover() {
-    let mut c = Case::new("tag");
+    let mut c = case("tag");
     let pv = c.pv(32);
     let vg = c.vg("vg", &[pv], &["lv-1"]);
     c.lvm_conf(VOLUME_LIST_EMPTY);
@@ -352,7 +216,7 @@ fn guest_tagging_lifecycle_refusal_and_takeover() {
 #[test]
 #[ignore = "runs inside the guest kernel: see lvm_suite_in_guest_kernel"]
 fn guest_two_nodes_system_id_never_both_active() {
-    let mut c = Case::new("2sid");
+    let mut c = case("2sid");
     let conf_a = c.node_conf("a", &system_id_conf("node-a"));
     let conf_b = c.node_conf("b", &system_id_conf("node-b"));
     c.conf = conf_a.clone();
@@ -396,7 +260,7 @@ fn guest_two_nodes_system_id_never_both_active() {
 #[test]
 #[ignore = "runs inside the guest kernel: see lvm_suite_in_guest_kernel"]
 fn guest_two_nodes_tags_never_both_active() {
-    let mut c = Case::new("2tag");
+    let mut c = case("2tag");
     let pv = c.pv(32);
     let vg = c.vg("vg", &[pv], &["lv-1", "lv-2"]);
     c.lvm_conf(VOLUME_LIST_EMPTY);
@@ -462,7 +326,7 @@ fn guest_two_nodes_tags_never_both_active() {
 #[test]
 #[ignore = "runs inside the guest kernel: see lvm_suite_in_guest_kernel"]
 fn guest_legacy_lvm_exclusive_and_plain() {
-    let mut c = Case::new("leg");
+    let mut c = case("leg");
     let pv = c.pv(32);
     let vg = c.vg("vg", &[pv], &["lv-1", "lv-2"]);
     c.lvm_conf(VOLUME_LIST_EMPTY);
@@ -523,7 +387,7 @@ fn guest_legacy_lvm_exclusive_and_plain() {
 #[test]
 #[ignore = "runs inside the guest kernel: see lvm_suite_in_guest_kernel"]
 fn guest_partial_vg() {
-    let mut c = Case::new("part");
+    let mut c = case("part");
     c.lvm_conf(&system_id_conf("node-a"));
     let pv1 = c.pv(32);
     let pv2 = c.pv(32);
@@ -557,7 +421,7 @@ fn guest_partial_vg() {
 #[test]
 #[ignore = "runs inside the guest kernel: see lvm_suite_in_guest_kernel"]
 fn guest_wrong_lvm_conf_is_6_with_one_line() {
-    let mut c = Case::new("conf");
+    let mut c = case("conf");
     let pv = c.pv(32);
     let vg = c.vg("vg", &[pv], &["lv-1"]);
     let tag = c
@@ -631,7 +495,7 @@ fn guest_wrong_lvm_conf_is_6_with_one_line() {
 #[test]
 #[ignore = "runs inside the guest kernel: see lvm_suite_in_guest_kernel"]
 fn guest_probe_before_the_pv_exists() {
-    let mut c = Case::new("late");
+    let mut c = case("late");
     c.lvm_conf(&system_id_conf("node-a"));
     let vg = format!("{}-vg", c.name);
     let a = c
@@ -658,7 +522,7 @@ fn guest_probe_before_the_pv_exists() {
 }
 
 /// ocf-tester on `bin` with the case's LVM configuration.
-fn ocf_tester(c: &Case, name: &str, bin: &str, params: &[(&str, &str)]) {
+fn ocf_tester(c: &LvmCase, name: &str, bin: &str, params: &[(&str, &str)]) {
     support::ocf_tester(name, params, bin, |cmd| {
         cmd.env("LVM_SYSTEM_DIR", &c.conf)
             .env("LVM_SUPPRESS_FD_WARNINGS", "1")
@@ -670,7 +534,7 @@ fn ocf_tester(c: &Case, name: &str, bin: &str, params: &[(&str, &str)]) {
 #[test]
 #[ignore = "runs inside the guest kernel: see lvm_suite_in_guest_kernel"]
 fn guest_ocf_tester_on_each_agent_and_mode() {
-    let mut c = Case::new("tester");
+    let mut c = case("tester");
     c.lvm_conf(&system_id_conf("node-a"));
     let pv = c.pv(32);
     let sid_vg = c.vg("sid", &[pv], &["lv-1"]);
@@ -712,7 +576,7 @@ fn guest_ocf_tester_on_each_agent_and_mode() {
 #[test]
 #[ignore = "a benchmark, run inside the guest kernel by bench/all.sh"]
 fn bench_monitor_against_heartbeat_and_true() {
-    let mut c = Case::new("bench");
+    let mut c = case("bench");
     c.lvm_conf(&system_id_conf("node-a"));
     let pv = c.pv(32);
     let vg = c.vg("vg", &[pv], &["lv-1"]);
@@ -806,7 +670,7 @@ fn recording_lvm(dir: &Path) -> String {
 #[test]
 #[ignore = "runs inside the guest kernel: see lvm_suite_in_guest_kernel"]
 fn guest_fast_stop_fails_at_once_when_the_vg_is_gone() {
-    let mut c = Case::new("gone");
+    let mut c = case("gone");
     c.lvm_conf(&system_id_conf("node-a"));
     let pv = c.pv(32);
     let vg = c.vg("vg", &[pv], &["lv-1"]);
@@ -839,7 +703,7 @@ fn guest_fast_stop_fails_at_once_when_the_vg_is_gone() {
 #[test]
 #[ignore = "runs inside the guest kernel: see lvm_suite_in_guest_kernel"]
 fn guest_fast_stop_names_the_process_holding_the_lv() {
-    let mut c = Case::new("held");
+    let mut c = case("held");
     c.lvm_conf(&system_id_conf("node-a"));
     let pv = c.pv(32);
     let vg = c.vg("vg", &[pv], &["lv-1"]);
@@ -871,7 +735,7 @@ fn guest_fast_stop_names_the_process_holding_the_lv() {
 #[test]
 #[ignore = "runs inside the guest kernel: see lvm_suite_in_guest_kernel"]
 fn guest_fast_depth_10_monitor_of_a_suspended_lv_returns() {
-    let mut c = Case::new("susp");
+    let mut c = case("susp");
     c.lvm_conf(&system_id_conf("node-a"));
     let pv = c.pv(32);
     let vg = c.vg("vg", &[pv], &["lv-1"]);

@@ -196,9 +196,11 @@ fn write_exec(path: &Path, text: &str) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
-/// An OCF root with our agents, the ncsfuncs stand-in, stubs, two hosts.
+/// An OCF root with our agents, the ncsfuncs stand-in, stubs, two hosts
+/// ([`doubles::XenHost`]).
 struct Stage {
     dir: tempfile::TempDir,
+    hosts: [doubles::XenHost; 2],
 }
 
 impl Stage {
@@ -212,22 +214,27 @@ impl Stage {
         }
         std::fs::create_dir_all(p.join("ncs/lib")).unwrap();
         std::fs::write(p.join("ncs/lib/ncsfuncs"), NCSFUNCS).unwrap();
-        let bin = p.join("bin");
-        std::fs::create_dir_all(&bin).unwrap();
-        std::os::unix::fs::symlink(doubles::xl(), bin.join("xl")).unwrap();
+        let hosts = ["node1", "node2"].map(|n| doubles::XenHost::node(p, n));
         write_exec(
-            &bin.join("vgchange"),
+            &hosts[0].bin.join("vgchange"),
             &format!(
                 "#!/bin/sh\necho \"vgchange $*\" >> '{}'\n",
                 p.join("vgchange.calls").display()
             ),
         );
         for n in ["node1", "node2"] {
-            std::fs::create_dir_all(p.join("hosts").join(n)).unwrap();
             std::fs::create_dir_all(p.join("rsctmp").join(n)).unwrap();
         }
         std::fs::create_dir_all(p.join("mnt/xen_vm_name")).unwrap();
-        Stage { dir }
+        Stage { dir, hosts }
+    }
+
+    fn host(&self, node: &str) -> &doubles::XenHost {
+        match node {
+            "node1" => &self.hosts[0],
+            "node2" => &self.hosts[1],
+            _ => panic!("no pretend host {node}"),
+        }
     }
 
     fn path(&self) -> &Path {
@@ -269,14 +276,8 @@ impl Stage {
         let mut c = Command::new("/bin/bash");
         c.env_clear()
             .arg(&file)
-            .env(
-                "PATH",
-                format!(
-                    "{}:/usr/sbin:/usr/bin:/sbin:/bin",
-                    self.path().join("bin").display()
-                ),
-            )
-            .env("XL_DOUBLE_STATE", self.path().join("hosts").join(node))
+            .env("PATH", &self.host(node).path)
+            .env("XL_DOUBLE_STATE", &self.host(node).state)
             .env("HA_RSCTMP", self.path().join("rsctmp").join(node))
             .env("HA_LOGFACILITY", "none");
         if let Some(t) = tofrom {
@@ -286,24 +287,11 @@ impl Stage {
     }
 
     fn domains(&self, node: &str) -> Vec<String> {
-        let out = Command::new(doubles::xl())
-            .env("XL_DOUBLE_STATE", self.path().join("hosts").join(node))
-            .arg("list")
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .skip(2)
-            .map(|l| {
-                let f: Vec<&str> = l.split_whitespace().collect();
-                f[..f.len() - 5].join(" ")
-            })
-            .collect()
+        self.host(node).domains()
     }
 
     fn calls(&self, node: &str) -> String {
-        std::fs::read_to_string(self.path().join("hosts").join(node).join("calls"))
-            .unwrap_or_default()
+        self.host(node).calls().join("\n")
     }
 }
 
@@ -352,11 +340,7 @@ fn xen_template_load_monitor_unload() {
     ok(&stage.run("node1", &xen_monitor(), d, None), "monitor");
 
     // The guest dies: the monitor script fails.
-    Command::new(doubles::xl())
-        .env("XL_DOUBLE_STATE", stage.path().join("hosts/node1"))
-        .args(["destroy", "xen_vm_name"])
-        .output()
-        .unwrap();
+    stage.host("node1").xl(&["destroy", "xen_vm_name"]);
     let m = stage.run("node1", &xen_monitor(), d, None);
     assert_eq!(m.status.code(), Some(7), "{m:?}");
     ok(&stage.run("node1", &xen_load(), d, None), "reload");

@@ -15,20 +15,20 @@
 //! HA LVM's (`volume_list = [ "@<node>" ]`, the node being the guest's host
 //! name); the test's own LVM commands (making PVs and VGs, playing the other
 //! node) use a permissive lvm.conf of the case (`LVM_SYSTEM_DIR`). Each case
-//! removes its dm devices and loops in `Drop`, also when it fails.
+//! (`support::lvm::LvmCase`, shared with tests/lvm.rs) removes its dm devices
+//! and loops in `Drop`, also when it fails.
 //!
 //! Meta-data and bad parameters need no guest and run on the host.
 
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::process::Command;
 use std::time::Duration;
 
-use support::guest::in_guest;
+use support::lvm::{LvmCase, LvmSuite};
 use support::rgmanager::{assert_only_ocf, depth, get};
-use support::{expect, expect_reason, rc, Agent, LoopDevice};
+use support::{expect, expect_reason, rc, Agent};
 
 const BIN: &str = env!("CARGO_BIN_EXE_lvm");
 
@@ -173,8 +173,6 @@ fn meta_data_carries_the_rgmanager_extensions_of_lvm_sh() {
 // ---------------------------------------------------------------------------
 // Guest side: fixtures.
 
-static SEQ: AtomicU32 = AtomicU32::new(0);
-
 /// This node's name as the agent sees it (no cluster: the host name).
 fn node_name() -> String {
     nix::unistd::gethostname().unwrap().into_string().unwrap()
@@ -201,103 +199,45 @@ impl NodeConf {
 
 impl Drop for NodeConf {
     fn drop(&mut self) {
-        let _ = std::fs::write(NODE_CONF, ha_lvm_conf(&format!("[ \"@{}\" ]", node_name())));
+        let _ = std::fs::write(NODE_CONF, this_node_ha_lvm_conf());
     }
 }
 
-/// One case: loops, VGs, the test's own lvm.conf directory; removes the
-/// VGs' dm devices on drop, then the loops go.
-struct Case {
-    name: String,
-    conf: PathBuf,
-    vgs: Vec<String>,
-    loops: Vec<LoopDevice>,
-    dir: tempfile::TempDir,
+/// The guest's lvm.conf is HA LVM's for this node; the test's own
+/// commands (making VGs, playing the other node) use a permissive one of
+/// the case, without `volume_list`.
+const SUITE: LvmSuite = LvmSuite {
+    host_test: "rgmanager_lvm_suite_in_guest_kernel",
+    prefix: "rgm",
+    node_conf: this_node_ha_lvm_conf,
+    case_conf: "global {\n event_activation = 0\n}\n",
+};
+
+fn this_node_ha_lvm_conf() -> String {
+    ha_lvm_conf(&format!("[ \"@{}\" ]", node_name()))
 }
 
-impl Case {
-    fn new(label: &str) -> Case {
-        assert!(
-            in_guest(),
-            "guest_* cases need device-mapper: they run inside the guest kernel (rgmanager_lvm_suite_in_guest_kernel)"
-        );
-        static GLOBAL_CONF: std::sync::Once = std::sync::Once::new();
-        GLOBAL_CONF.call_once(|| drop(NodeConf));
-        let n = SEQ.fetch_add(1, Ordering::SeqCst);
-        let name = format!("rgm-{label}-{}{n}", std::process::id() % 1000);
-        let dir = support::tempdir(label);
-        let conf = dir.path().join("lvm");
-        std::fs::create_dir_all(&conf).unwrap();
-        // the test's (and the "other node's") view: no volume_list
-        std::fs::write(
-            conf.join("lvm.conf"),
-            "global {\n event_activation = 0\n}\n",
-        )
-        .unwrap();
-        Case {
-            name,
-            conf,
-            vgs: Vec::new(),
-            loops: Vec::new(),
-            dir,
-        }
-    }
+/// One case of this suite ([`LvmCase`]: loop PVs, VGs, the test's own
+/// lvm.conf).
+fn case(label: &str) -> LvmCase {
+    LvmCase::new(&SUITE, label)
+}
 
-    fn lvm(&self, args: &[&str]) -> Output {
-        Command::new("lvm")
-            .args(args)
-            .env("LVM_SYSTEM_DIR", &self.conf)
-            .env("LVM_SUPPRESS_FD_WARNINGS", "1")
-            .output()
-            .unwrap()
-    }
+/// What this suite does with a case: rgmanager's resource over one of its
+/// VGs, and the cluster membership it sees.
+trait RgmanagerCase {
+    fn vg_on_new_pv(&mut self, lvs: &[&str]) -> String;
+    fn agent(&self, label: &str, vg: &str) -> Agent;
+    fn membership(&self, members: &[&str]) -> String;
+}
 
-    fn lvm_ok(&self, args: &[&str]) -> String {
-        let out = self.lvm(args);
-        assert!(
-            out.status.success(),
-            "lvm {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
+impl RgmanagerCase for LvmCase {
     /// A VG named after the case on a new 32 MiB loop, with 8M LVs `lvs`,
     /// all inactive.
-    fn vg(&mut self, lvs: &[&str]) -> String {
-        let d = self.dir.path().join(format!("pv{}", self.loops.len()));
-        std::fs::create_dir_all(&d).unwrap();
-        let l = LoopDevice::new(&d, 32, "none");
-        let pv = l.device.clone();
-        self.loops.push(l);
-        let vg = format!("{}-vg{}", self.name, self.vgs.len());
-        self.lvm_ok(&["vgcreate", "-q", &vg, &pv]);
-        self.vgs.push(vg.clone());
-        for lv in lvs {
-            self.lvm_ok(&["lvcreate", "-q", "-L", "8M", "-n", lv, &vg]);
-        }
-        self.lvm_ok(&["vgchange", "-q", "-an", &vg]);
-        vg
-    }
-
-    fn active(&self, vg: &str, lv: &str) -> bool {
-        let out = self.lvm_ok(&[
-            "lvs",
-            "--noheadings",
-            "-o",
-            "lv_attr",
-            &format!("{vg}/{lv}"),
-        ]);
-        out.trim().chars().nth(4) == Some('a')
-    }
-
-    fn tags(&self, vg: &str) -> Vec<String> {
-        self.lvm_ok(&["vgs", "--noheadings", "-o", "vg_tags", vg])
-            .trim()
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect()
+    fn vg_on_new_pv(&mut self, lvs: &[&str]) -> String {
+        let pv = self.pv(32);
+        let sfx = format!("vg{}", self.vgs.len());
+        self.vg(&sfx, &[pv], lvs)
     }
 
     /// The resource `lvm:<label>` for `vg`.
@@ -325,14 +265,6 @@ impl Case {
     }
 }
 
-impl Drop for Case {
-    fn drop(&mut self) {
-        for vg in &self.vgs {
-            support::remove_dm_devices_of_vg(vg);
-        }
-    }
-}
-
 /// The device node of an active LV (`/dev/dm-N`, which devtmpfs makes
 /// whether or not udev runs).
 fn dm_node(vg: &str, lv: &str) -> PathBuf {
@@ -353,8 +285,8 @@ fn dm_node(vg: &str, lv: &str) -> PathBuf {
 #[test]
 #[ignore = "runs inside the guest kernel: see rgmanager_lvm_suite_in_guest_kernel"]
 fn guest_whole_vg_lifecycle_with_the_node_tag() {
-    let mut c = Case::new("vg");
-    let vg = c.vg(&["lv-1", "lv-2"]);
+    let mut c = case("vg");
+    let vg = c.vg_on_new_pv(&["lv-1", "lv-2"]);
     let node = node_name();
     let a = c.agent("whole", &vg);
     assert_only_ocf(&a);
@@ -415,8 +347,8 @@ fn guest_whole_vg_lifecycle_with_the_node_tag() {
 #[test]
 #[ignore = "runs inside the guest kernel: see rgmanager_lvm_suite_in_guest_kernel"]
 fn guest_single_lv_lifecycle() {
-    let mut c = Case::new("lv");
-    let vg = c.vg(&["lv-1", "lv-2"]);
+    let mut c = case("lv");
+    let vg = c.vg_on_new_pv(&["lv-1", "lv-2"]);
     let node = node_name();
     let a = c.agent("one", &vg).param("lv_name", "lv-1");
     expect(&a, "status", rc::NOT_RUNNING);
@@ -451,8 +383,8 @@ fn guest_single_lv_lifecycle() {
 #[test]
 #[ignore = "runs inside the guest kernel: see rgmanager_lvm_suite_in_guest_kernel"]
 fn guest_another_nodes_tag_is_refused_unless_it_left_the_cluster() {
-    let mut c = Case::new("own");
-    let vg = c.vg(&["lv-1"]);
+    let mut c = case("own");
+    let vg = c.vg_on_new_pv(&["lv-1"]);
     let node = node_name();
     let a = c.agent("own", &vg);
     // The other node owns it; membership unknown (no corosync): refused.
@@ -494,8 +426,8 @@ fn guest_another_nodes_tag_is_refused_unless_it_left_the_cluster() {
 #[test]
 #[ignore = "runs inside the guest kernel: see rgmanager_lvm_suite_in_guest_kernel"]
 fn guest_lvm_conf_and_missing_vg() {
-    let mut c = Case::new("conf");
-    let vg = c.vg(&["lv-1"]);
+    let mut c = case("conf");
+    let vg = c.vg_on_new_pv(&["lv-1"]);
     let node = node_name();
     let a = c.agent("conf", &vg);
     {
@@ -528,8 +460,8 @@ fn guest_lvm_conf_and_missing_vg() {
 #[test]
 #[ignore = "runs inside the guest kernel: see rgmanager_lvm_suite_in_guest_kernel"]
 fn guest_self_fence_when_the_stop_fails() {
-    let mut c = Case::new("fence");
-    let vg = c.vg(&["lv-1"]);
+    let mut c = case("fence");
+    let vg = c.vg_on_new_pv(&["lv-1"]);
     // a reboot that only records how it was called, first on PATH
     let reboot = support::rgmanager::RecordingReboot::new(c.dir.path());
     let path = reboot.path.clone();

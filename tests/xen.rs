@@ -15,37 +15,39 @@ use support::{rc, tempdir, timed, Agent};
 
 const BIN: &str = env!("CARGO_BIN_EXE_Xen");
 
-/// Two pretend Xen hosts and the agent's view of each.
+/// Two pretend Xen hosts ([`doubles::XenHost`]) and the agent's view of
+/// each.
 struct Lab {
     dir: tempfile::TempDir,
+    node1: doubles::XenHost,
+    node2: doubles::XenHost,
 }
 
 impl Lab {
     fn new(name: &str) -> Lab {
         let dir = tempdir(&format!("xen-{name}"));
-        let bin = dir.path().join("bin");
-        std::fs::create_dir_all(&bin).unwrap();
-        std::os::unix::fs::symlink(doubles::xl(), bin.join("xl")).unwrap();
+        let node1 = doubles::XenHost::node(dir.path(), "node1");
+        let node2 = doubles::XenHost::node(dir.path(), "node2");
         for n in ["node1", "node2"] {
-            std::fs::create_dir_all(dir.path().join("hosts").join(n)).unwrap();
             std::fs::create_dir_all(dir.path().join(n)).unwrap();
         }
-        Lab { dir }
+        Lab { dir, node1, node2 }
     }
 
     fn path(&self) -> &Path {
         self.dir.path()
     }
 
-    fn host(&self, node: &str) -> PathBuf {
-        self.path().join("hosts").join(node)
+    fn node(&self, node: &str) -> &doubles::XenHost {
+        match node {
+            "node1" => &self.node1,
+            "node2" => &self.node2,
+            _ => panic!("no pretend host {node}"),
+        }
     }
 
-    fn path_var(&self) -> String {
-        format!(
-            "{}:/usr/sbin:/usr/bin:/sbin:/bin",
-            self.path().join("bin").display()
-        )
+    fn host(&self, node: &str) -> PathBuf {
+        self.node(node).state.clone()
     }
 
     /// A guest config file; returns its path.
@@ -58,7 +60,7 @@ impl Lab {
     /// The agent on `node`, instance `vm1`, with `xmfile`.
     fn agent(&self, node: &str, xmfile: &Path) -> Agent {
         Agent::new(BIN, &self.path().join(node))
-            .env("PATH", self.path_var())
+            .env("PATH", &self.node(node).path)
             .env("XL_DOUBLE_STATE", self.host(node))
             .env("OCF_RESOURCE_INSTANCE", "vm1")
             .param("xmfile", xmfile)
@@ -66,35 +68,23 @@ impl Lab {
 
     /// Set a steering flag of the double on `node`.
     fn flag(&self, node: &str, name: &str, value: &str) {
-        std::fs::write(self.host(node).join(name), value).unwrap();
+        self.node(node).set_flag(name, value);
     }
 
     /// The calls the agent made to xl on `node`, one `{:?}` line each.
     fn calls(&self, node: &str) -> Vec<String> {
-        std::fs::read_to_string(self.host(node).join("calls"))
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_string)
-            .collect()
+        self.node(node).calls()
     }
 
     fn clear_calls(&self, node: &str) {
-        let _ = std::fs::remove_file(self.host(node).join("calls"));
+        self.node(node).take_calls();
     }
 
     /// Names of the domains the double holds on `node`.
     fn domains(&self, node: &str) -> Vec<String> {
-        let out = self.xl(node, &["list"]);
-        let mut names: Vec<String> = out
-            .lines()
-            .skip(1)
-            .map(|l| {
-                let f: Vec<&str> = l.split_whitespace().collect();
-                f[..f.len() - 5].join(" ")
-            })
-            .filter(|n| n != "Domain-0")
-            .collect();
-        names.sort();
+        let before = std::fs::read(self.host(node).join("calls")).ok();
+        let names = self.node(node).domains();
+        self.restore_calls(node, before);
         names
     }
 
@@ -102,17 +92,17 @@ impl Lab {
     /// leaving the call in the log.
     fn xl(&self, node: &str, args: &[&str]) -> String {
         let before = std::fs::read(self.host(node).join("calls")).ok();
-        let out = Command::new(doubles::xl())
-            .env("XL_DOUBLE_STATE", self.host(node))
-            .args(args)
-            .output()
-            .unwrap();
+        let out = self.node(node).xl(args);
+        self.restore_calls(node, before);
+        assert!(out.status.success(), "xl {args:?}: {:?}", out);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn restore_calls(&self, node: &str, before: Option<Vec<u8>>) {
         match before {
             Some(b) => std::fs::write(self.host(node).join("calls"), b).unwrap(),
             None => self.clear_calls(node),
         }
-        assert!(out.status.success(), "xl {args:?}: {:?}", out);
-        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 }
 
@@ -507,15 +497,10 @@ fn a_rebooting_guest_is_not_reported_dead() {
     // The guest vanishes and comes back 1.5 s later.
     lab.xl("node1", &["destroy", "vm1"]);
     let cfg2 = cfg.clone();
-    let host = lab.host("node1");
+    let host = lab.node("node1").clone();
     let back = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(1500));
-        let st = Command::new(doubles::xl())
-            .env("XL_DOUBLE_STATE", host)
-            .arg("create")
-            .arg(&cfg2)
-            .output()
-            .unwrap();
+        let st = host.xl(&["create", cfg2.to_str().unwrap()]);
         assert!(st.status.success(), "{st:?}");
     });
     a.clone().recurring().expect("monitor", rc::SUCCESS);
@@ -634,7 +619,7 @@ fn ocf_tester_passes() {
     let cfg = cfg.to_string_lossy();
     support::ocf_tester("vm1", &[("xmfile", &*cfg)], &agent, |c| {
         c.env_clear()
-            .env("PATH", lab.path_var())
+            .env("PATH", &lab.node("node1").path)
             .env("XL_DOUBLE_STATE", lab.host("node1"))
             .env("HA_RSCTMP", lab.path().join("node1/rsctmp"))
             .env("HA_LOGFACILITY", "none");

@@ -40,9 +40,9 @@ pub fn restart<A: ResourceAgent>(agent: &A, ctx: &Context) -> OcfResult {
 }
 
 /// `reload` and `reconfig` of a persona that keeps nothing in memory
-/// between calls and has no parameter rgmanager may change while the
-/// resource runs (none carries `reconfig`): every call reads its parameters
-/// afresh, so there is nothing to do.
+/// between calls: every call reads its parameters afresh, so there is
+/// nothing to do. (No parameter of fs or lvm carries `reconfig`; vm's are
+/// rgmanager's service policy or read at every call.)
 pub fn nothing_to_reload(_ctx: &Context) -> OcfResult {
     Ok(OcfStatus::Success)
 }

@@ -47,39 +47,109 @@ pub fn xl() -> &'static Path {
     })
 }
 
-/// One pretend Xen host for a test: `bin/xl` (the double) first in the
-/// `PATH` it gives, the double's state directory, and a guest `vm1`'s
-/// xmfile, all under `dir`.
+/// One pretend Xen host for a test: the double's state directory (what
+/// `XL_DOUBLE_STATE` names) and a `PATH` with `bin/xl` (the double) first.
+/// Every Xen suite builds its hosts here, so they all run the agent in the
+/// same surroundings: hosts of one directory share its `bin/` and keep
+/// their states side by side in `hosts/`, where the double's
+/// `xl migrate DOM NODE` finds the other node.
+#[derive(Clone)]
 pub struct XenHost {
+    /// `PATH` for whatever should find the double: `bin/` first, then the
+    /// system directories.
     pub path: String,
+    /// `bin/`, for more doubles a suite puts beside `xl`.
+    pub bin: PathBuf,
+    /// The double's state: its domains, its call log, the steering flags.
     pub state: PathBuf,
-    pub xmfile: PathBuf,
 }
 
 impl XenHost {
+    /// The one host of a test under `dir`.
     pub fn new(dir: &Path) -> XenHost {
+        XenHost::node(dir, "host")
+    }
+
+    /// Host `name` under `dir` (its state `hosts/<name>`), beside any
+    /// other host made there.
+    pub fn node(dir: &Path, name: &str) -> XenHost {
         let bin = dir.join("bin");
-        std::fs::create_dir(&bin).unwrap();
-        std::os::unix::fs::symlink(xl(), bin.join("xl")).unwrap();
-        let state = dir.join("host");
-        std::fs::create_dir(&state).unwrap();
-        let xmfile = dir.join("vm1.cfg");
-        std::fs::write(&xmfile, "name = \"vm1\"\nmemory = 256\n").unwrap();
+        std::fs::create_dir_all(&bin).unwrap();
+        let xl_link = bin.join("xl");
+        if std::fs::symlink_metadata(&xl_link).is_err() {
+            std::os::unix::fs::symlink(xl(), &xl_link).unwrap();
+        }
+        let state = dir.join("hosts").join(name);
+        std::fs::create_dir_all(&state).unwrap();
         XenHost {
             path: format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", bin.display()),
+            bin,
             state,
-            xmfile,
         }
+    }
+
+    /// Run the double on this host, as an admin or the guest would (the
+    /// call is logged like the agent's).
+    pub fn xl(&self, args: &[&str]) -> std::process::Output {
+        Command::new(xl())
+            .env("XL_DOUBLE_STATE", &self.state)
+            .args(args)
+            .output()
+            .unwrap()
     }
 
     /// Whether the double lists `vm1` as running.
     pub fn vm1_listed(&self) -> bool {
-        Command::new(xl())
-            .env("XL_DOUBLE_STATE", &self.state)
-            .args(["list", "vm1"])
-            .output()
-            .unwrap()
-            .status
-            .success()
+        self.xl(&["list", "vm1"]).status.success()
     }
+
+    /// Names of the domains the double holds (Domain-0 aside), sorted.
+    pub fn domains(&self) -> Vec<String> {
+        let out = self.xl(&["list"]);
+        assert!(out.status.success(), "xl list: {out:?}");
+        let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                f[..f.len() - 5].join(" ")
+            })
+            .filter(|n| n != "Domain-0")
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// The calls made to the double, one `{:?}` line each.
+    pub fn calls(&self) -> Vec<String> {
+        std::fs::read_to_string(self.state.join("calls"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The calls so far ([`XenHost::calls`]), forgotten.
+    pub fn take_calls(&self) -> Vec<String> {
+        let calls = self.calls();
+        let _ = std::fs::remove_file(self.state.join("calls"));
+        calls
+    }
+
+    /// Set a steering flag of the double (`tests/doubles/xl.rs`).
+    pub fn set_flag(&self, name: &str, value: &str) {
+        std::fs::write(self.state.join(name), value).unwrap();
+    }
+
+    /// Remove a steering flag of the double.
+    pub fn clear_flag(&self, name: &str) {
+        let _ = std::fs::remove_file(self.state.join(name));
+    }
+}
+
+/// Guest `vm1`'s xmfile (`name = "vm1"`, 256 MB) in `dir`.
+pub fn vm1_xmfile(dir: &Path) -> PathBuf {
+    let xmfile = dir.join("vm1.cfg");
+    std::fs::write(&xmfile, "name = \"vm1\"\nmemory = 256\n").unwrap();
+    xmfile
 }

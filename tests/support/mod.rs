@@ -10,6 +10,7 @@
 pub mod cluster;
 pub mod guest;
 pub mod libvirt;
+pub mod lvm;
 pub mod rgmanager;
 pub mod two_nodes;
 pub mod virtualdomain;
@@ -158,6 +159,42 @@ pub fn timed(agent: &Agent, action: &str, code: i32) -> std::time::Duration {
     let t = std::time::Instant::now();
     agent.expect(action, code);
     t.elapsed()
+}
+
+/// Run `cmd` (stdin and stdout closed) for at most `limit`: its exit code
+/// and stderr, or, when it is still running then, `Err` after killing it.
+/// What the hostile suites use where an agent that hangs must fail the
+/// test instead of hanging it. Stderr is read while the child runs, so a
+/// child writing much of it cannot block on a full pipe.
+pub fn run_within(mut cmd: Command, limit: std::time::Duration) -> Result<(i32, String), String> {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = stderr.read_to_end(&mut s);
+        String::from_utf8_lossy(&s).into_owned()
+    });
+    let t = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if t.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("hung: killed after {limit:?}"));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    let err = reader.join().unwrap();
+    Ok((status.code().unwrap_or(-1), err))
 }
 
 /// The median wall time of `n` calls of `f`, in ms (benchmarks).

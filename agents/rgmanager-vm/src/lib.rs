@@ -39,7 +39,10 @@ mod config;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ocf::{Action, AgentMeta, Cmd, Context, Failure, OcfResult, OcfStatus, Params, ResourceAgent};
+use ocf::{
+    rgmanager, Action, AgentMeta, Cmd, Context, Failure, OcfResult, OcfStatus, Params,
+    ResourceAgent,
+};
 use ra_virtualdomain::lv;
 use ra_virtualdomain::{connect_failure, VirtualDomain};
 
@@ -154,7 +157,11 @@ impl ResourceAgent for Vm {
     }
 
     /// rgmanager recovers a failed resource in place when the agent
-    /// advertises `recover`: stop it (if running) and start it again.
+    /// advertises `recover`: stop it (if running) and start it again. Not
+    /// [`rgmanager::recover`] (stop and start in the one timeout, as the
+    /// fs and lvm personas do): a guest that ignores the shutdown request
+    /// would keep stop waiting until most of the time is gone, so stop gets
+    /// a third of it and start all that is left.
     fn recover(&self, ctx: &Context) -> OcfResult {
         let dl = ctx.deadline();
         let mut stop = ctx.clone();
@@ -181,14 +188,14 @@ impl ResourceAgent for Vm {
     }
 
     /// Nothing is held in memory.
-    fn reload(&self, _ctx: &Context) -> OcfResult {
-        Ok(OcfStatus::Success)
+    fn reload(&self, ctx: &Context) -> OcfResult {
+        rgmanager::nothing_to_reload(ctx)
     }
 
     /// The `reconfig` attributes are rgmanager's (service policy) or read at
     /// every call (`status_program`): nothing to change in the domain.
-    fn reconfig(&self, _ctx: &Context) -> OcfResult {
-        Ok(OcfStatus::Success)
+    fn reconfig(&self, ctx: &Context) -> OcfResult {
+        rgmanager::nothing_to_reload(ctx)
     }
 
     fn validate_all(&self, ctx: &Context) -> OcfResult {

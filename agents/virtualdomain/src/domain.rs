@@ -12,8 +12,9 @@ use virt::connect::Connect;
 use virt::domain::Domain;
 use virt::sys;
 
+use crate::config_file::ConfigProblem;
 use crate::lv::{self, DomState, LvError};
-use crate::{domxml, lv_failure, ConfigProblem, VirtualDomain, POLL};
+use crate::{domxml, lv_failure, VirtualDomain, POLL};
 
 impl VirtualDomain {
     /// Write the domain's inactive XML back to `config` (atomically).

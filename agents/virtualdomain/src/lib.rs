@@ -53,13 +53,16 @@
 //!
 //! This file is the resource: its state, how it is built from a [`Config`]
 //! (`config`: the parameter table and its typed form) and the OCF actions
-//! as orchestration. The jobs behind them: `domain` (create, destroy,
+//! as orchestration. The jobs behind them: `config_file` (reading the
+//! domain XML, and what its absence means), `domain` (create, destroy,
 //! snapshot, pools and networks, config sync), `overlay` (backingfile,
-//! stateless, copyindirs), `migration`, `utilization`, [`lv`] (libvirt
-//! calls bounded by the deadline), [`uri`] (migration URIs), [`emulator`]
-//! (the QEMU process when libvirtd is away).
+//! stateless, copyindirs), `migration`, `utilization`, `without_libvirt`
+//! (running or stopped while libvirtd is away, from the process table of
+//! [`emulator`]), [`lv`] (libvirt calls bounded by the deadline), [`uri`]
+//! (migration URIs).
 
 mod config;
+mod config_file;
 mod domain;
 mod domxml;
 pub mod emulator;
@@ -68,6 +71,7 @@ mod migration;
 mod overlay;
 pub mod uri;
 mod utilization;
+mod without_libvirt;
 
 use std::time::Duration;
 
@@ -77,14 +81,15 @@ use ocf::{
     ResourceAgent,
 };
 use virt::connect::Connect;
-use virt::domain::Domain;
 
 pub use config::{shutdown_flags, Config, META};
+use config_file::{ConfigFile, ConfigProblem};
 use lv::{DomState, LvError};
 pub use migration::MigrateOptions;
 pub use migration::MigrationMode;
 pub use overlay::overlay_path;
 use utilization::Util;
+use without_libvirt::Evidence;
 
 /// At most this much of stop's time is kept for destroy: libvirt gives QEMU
 /// 10 s from SIGTERM to SIGKILL, then cleans up.
@@ -114,69 +119,6 @@ pub struct VirtualDomain {
     util: Utilization,
     /// `migrateport`, or the one picked for this process.
     migrateport: i64,
-}
-
-/// Why the config file gave no domain, which decides what an action may
-/// answer without it (when no record of a start names the domain).
-#[derive(Clone, Debug)]
-enum ConfigProblem {
-    /// Not there or not readable, or no domain name in it (heartbeat's
-    /// "not readable"): nothing of ours can run from it, so stop is 0 and a
-    /// probe 7 (the dispatcher's invalid-environment mapping), start 5.
-    Absent(String),
-    /// Not a configuration file: a FIFO, a device, a directory, more than
-    /// 1 MiB, not text. Wrong wherever it is seen: 6 for every action that
-    /// needs the domain name.
-    NotAConfig(String),
-    /// Its storage did not answer within the time given (a hung network
-    /// filesystem): the domain may well run. 1 for every action that needs
-    /// the domain name.
-    Unanswered(String),
-}
-
-impl ConfigProblem {
-    fn from_read(e: &ocf::file::ReadError) -> ConfigProblem {
-        if e.not_a_config() {
-            ConfigProblem::NotAConfig(format!("Configuration file {e}"))
-        } else if e.timed_out() {
-            ConfigProblem::Unanswered(format!("Configuration file {e}"))
-        } else {
-            ConfigProblem::Absent(format!("Configuration file {e}"))
-        }
-    }
-
-    fn reason(&self) -> &str {
-        match self {
-            ConfigProblem::Absent(r)
-            | ConfigProblem::NotAConfig(r)
-            | ConfigProblem::Unanswered(r) => r,
-        }
-    }
-
-    fn failure(&self) -> Failure {
-        match self {
-            ConfigProblem::Absent(r) => Failure::installed(r.clone()),
-            ConfigProblem::NotAConfig(r) => Failure::configured(r.clone()),
-            ConfigProblem::Unanswered(r) => Failure::generic(r.clone()),
-        }
-    }
-}
-
-/// The config read gets at most this share of the operation's time, so an
-/// answer from libvirt (by the recorded name) still fits after a read of
-/// dead storage was given up.
-const CONFIG_READ_SHARE: u32 = 4;
-
-/// What the process table says about a domain while libvirt cannot be
-/// asked.
-enum Evidence {
-    /// Its emulator process runs.
-    Running,
-    /// No emulator process, and none would go unseen (a guest of this
-    /// host's QEMU driver with a known UUID).
-    Stopped,
-    /// No process found, which proves nothing here: why.
-    Unknown(String),
 }
 
 /// Why connecting to `uri` (None: libvirt's default) failed, as an OCF
@@ -230,36 +172,11 @@ impl VirtualDomain {
             "qemu-uuid",
         ]);
         let util = Utilization::new("VirtualDomain", &ctx.instance);
-        // An empty path: no config file (a persona's domain libvirt has
-        // defined by name).
-        let read = if config.as_os_str().is_empty() {
-            Err(ConfigProblem::Absent("no configuration file".into()))
-        } else {
-            let dl = ctx.deadline();
-            ocf::file::read_config(config, &dl.capped(dl.total() / CONFIG_READ_SHARE))
-                .map_err(|e| ConfigProblem::from_read(&e))
-        };
-        let (text, xml, config_problem) = match read {
-            Ok(text) => match domxml::parse(&text) {
-                Ok(parsed) if parsed.name.is_some() => {
-                    (Some(text.clone()), Some((text, parsed)), None)
-                }
-                Ok(_) => (
-                    Some(text),
-                    None,
-                    Some(ConfigProblem::Absent(format!(
-                        "no domain name in {}",
-                        config.display()
-                    ))),
-                ),
-                Err(e) => (
-                    Some(text),
-                    None,
-                    Some(ConfigProblem::Absent(format!("{}: {e}", config.display()))),
-                ),
-            },
-            Err(problem) => (None, None, Some(problem)),
-        };
+        let ConfigFile {
+            text,
+            xml,
+            problem: config_problem,
+        } = config_file::read(config, ctx);
         let name = match &xml {
             Some((_, parsed)) => parsed.name.clone(),
             None => {
@@ -354,81 +271,6 @@ impl VirtualDomain {
     /// [`connect_failure`] for this resource's URI.
     fn connect_failure(&self, e: &LvError) -> Failure {
         connect_failure(self.cfg.hypervisor.as_deref(), e)
-    }
-
-    /// The UUID of the domain's QEMU process, when the domain is a guest
-    /// of this host's QEMU driver: kept when libvirt showed it running
-    /// here, else fixed by the config (`<uuid>` of a kvm/qemu domain).
-    fn qemu_uuid(&self, ctx: &Context) -> Option<String> {
-        let uri = self
-            .cfg
-            .hypervisor
-            .as_deref()
-            .or(ctx.env.non_empty("LIBVIRT_DEFAULT_URI"));
-        if uri.is_some_and(|u| !emulator::local_qemu_uri(u)) {
-            return None;
-        }
-        self.emulator_record
-            .read(&ctx.env)
-            .or_else(|| {
-                let (_, x) = self.xml.as_ref()?;
-                matches!(x.kind.as_deref(), Some("kvm" | "qemu"))
-                    .then(|| x.uuid.clone())
-                    .flatten()
-            })
-            .filter(|u| emulator::valid_uuid(u))
-    }
-
-    /// The domain runs (libvirt says so): keep the UUID of its emulator
-    /// when it is a QEMU guest of this host, for [`Self::without_libvirt`].
-    fn note_emulator(&self, ctx: &Context, conn: &Connect, d: &Domain, dl: &Deadline) {
-        let uri = match &self.cfg.hypervisor {
-            Some(h) => h.clone(),
-            None => {
-                let c = conn.clone();
-                match lv::bounded(dl, "libvirt URI", move || c.uri()) {
-                    Ok(u) => u,
-                    Err(_) => return,
-                }
-            }
-        };
-        if !emulator::local_qemu_uri(&uri) {
-            return;
-        }
-        if let Ok(uuid) = d.uuid_string() {
-            self.emulator_record.keep(&ctx.env, &uuid);
-        }
-    }
-
-    /// Whether domain `dom` runs, from the process table alone (libvirt is
-    /// unreachable). A running emulator (by `-name` or by the recorded
-    /// UUID) is proof for any driver; its absence only where nothing would
-    /// go unseen ([`emulator`]).
-    fn without_libvirt(&self, ctx: &Context, dom: &str) -> Evidence {
-        let uuid = self.qemu_uuid(ctx);
-        if !emulator::emulator_pids(dom).is_empty()
-            || uuid
-                .as_deref()
-                .is_some_and(|u| !emulator::uuid_pids(u).is_empty())
-        {
-            return Evidence::Running;
-        }
-        if uuid.is_some() {
-            return Evidence::Stopped;
-        }
-        let uri = self
-            .cfg
-            .hypervisor
-            .as_deref()
-            .or(ctx.env.non_empty("LIBVIRT_DEFAULT_URI"));
-        Evidence::Unknown(match uri {
-            Some(u) if !emulator::local_qemu_uri(u) => format!(
-                "the guests of {u} are not processes of this host, so finding no emulator proves nothing"
-            ),
-            _ => format!(
-                "libvirt never showed {dom} running here as a QEMU guest, so no emulator UUID is known to look for"
-            ),
-        })
     }
 
     /// Run the monitor scripts; the first failing one is the failure.
@@ -636,13 +478,6 @@ impl ResourceAgent for VirtualDomain {
 }
 
 impl VirtualDomain {
-    /// The domain runs here: keep what finds its emulator without libvirt.
-    fn note_running(&self, ctx: &Context, conn: &Connect, dom: &str, dl: &Deadline) {
-        if let Ok(Some(d)) = lv::lookup(conn, dom, dl) {
-            self.note_emulator(ctx, conn, &d, dl);
-        }
-    }
-
     /// Destroy the domain at once, without asking it to shut down
     /// (rgmanager vm.sh's `kill`; a `snapshot` is still saved, as vm.sh's
     /// `do_stop destroy` does, and `no_kill` does not apply).
