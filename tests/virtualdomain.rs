@@ -818,8 +818,12 @@ fn qemu_guest_start_monitor_and_graceful_stop_honouring_shutdown_mode() {
     let a = lab.agent(0, &cfg);
     a.expect("monitor", rc::NOT_RUNNING);
     a.expect("validate-all", rc::SUCCESS);
+    // the promise is the operation's timeout (CRM_meta_timeout 60 s here),
+    // not a speed: on this machine libvirtd's first QEMU start in a fresh
+    // daemon alone took 44 s (the agent's own trace: nothing between its
+    // start and libvirt's answer); speeds are bench/all.sh's job
     let took = timed(&a, "start", rc::SUCCESS);
-    assert!(took < Duration::from_secs(30), "start took {took:?}");
+    assert!(took < Duration::from_secs(60), "start took {took:?}");
     assert_eq!(lab.domstate(0), "running");
     assert_eq!(lab.emulators().len(), 1);
     a.expect("start", rc::SUCCESS);
