@@ -127,7 +127,7 @@ static ACTIONS: &[ActionSpec] = &[
 
 static META: AgentMeta = AgentMeta {
     name: "lvmlockd",
-    version: "1.0",
+    version: env!("CARGO_PKG_VERSION"),
     shortdesc: "This agent manages the lvmlockd daemon",
     longdesc: "This agent manages the lvmlockd daemon. \"lvmlockd\" is like \"clvmd\": LVM \
                commands use it to coordinate access to shared storage (shared VGs, vgcreate \
